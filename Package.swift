@@ -1,0 +1,74 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "Fieldbook",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fieldbook", targets: ["fieldbook"]),
+        .executable(name: "fieldbook-server", targets: ["fieldbook-server"]),
+        .executable(name: "fieldbook-bench", targets: ["fieldbook-bench"]),
+        .library(name: "FieldbookModel", targets: ["FieldbookModel"]),
+        .library(name: "SyncCore", targets: ["SyncCore"]),
+        .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // CSV parsing and writing (RFC 4180 quoting, embedded line breaks): see commit message.
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+    ],
+    targets: [
+        // Shared model: records, vocabularies, fuzzy dates, validation, wire messages. Foundation only.
+        .target(name: "FieldbookModel", path: "Sources/FieldbookModel"),
+        // Pure sync core: hybrid logical clock, LWW resolution, causal length. No I/O.
+        .target(name: "SyncCore", dependencies: ["FieldbookModel"], path: "Sources/SyncCore"),
+        // The SQLite replica (GRDB): schema, capture of local writes, applying changesets, history.
+        .target(
+            name: "ReplicaStore",
+            dependencies: ["FieldbookModel", "SyncCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/ReplicaStore"
+        ),
+        // The domain on top of the replica: records, import/export (CSV, JSON).
+        .target(
+            name: "FieldbookKit",
+            dependencies: [
+                "FieldbookModel", "ReplicaStore",
+                .product(name: "CSV", package: "CSV.swift"),
+            ],
+            path: "Sources/FieldbookKit"
+        ),
+        .executableTarget(
+            name: "fieldbook",
+            dependencies: [
+                "FieldbookModel", "ReplicaStore", "FieldbookKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Client"
+        ),
+        .executableTarget(
+            name: "fieldbook-server",
+            dependencies: ["FieldbookModel"],
+            path: "Server"
+        ),
+        .executableTarget(
+            name: "fieldbook-bench",
+            dependencies: [
+                "FieldbookModel", "SyncCore", "ReplicaStore", "FieldbookKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Bench"
+        ),
+        .testTarget(name: "FieldbookModelTests", dependencies: ["FieldbookModel"]),
+        .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "FieldbookModel"]),
+        .testTarget(
+            name: "ReplicaStoreTests",
+            dependencies: ["ReplicaStore", "FieldbookKit", "FieldbookModel", "SyncCore",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(name: "CLITests", dependencies: ["FieldbookModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

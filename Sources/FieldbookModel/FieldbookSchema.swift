@@ -1,0 +1,108 @@
+/// The five record tables of Fieldbook, as registered with the sync engine.
+///
+/// Every table has a UUID `id` (the engine's primary key) and a `region`: the regional team that
+/// owns the record and whose devices may sync it. It is set at creation and never changes.
+public enum FieldbookSchema {
+    public static let person = TableSchema(
+        name: "person",
+        columns: [
+            ColumnSchema("region", required: true, check: Checks.region),
+            ColumnSchema("name", required: true, check: Checks.line),
+            ColumnSchema("born", check: Checks.edtf),
+            ColumnSchema("sex", check: Checks.vocabulary(Sex.self)),
+            ColumnSchema("occupation", check: Checks.line),
+            ColumnSchema("affiliation", check: Checks.line),
+            ColumnSchema("notes", check: Checks.text),
+        ],
+        immutable: ["region"],
+        indexed: ["name"]
+    )
+
+    public static let alias = TableSchema(
+        name: "alias",
+        columns: [
+            ColumnSchema("region", required: true, check: Checks.region),
+            ColumnSchema("person_id", required: true, check: Checks.uuid),
+            ColumnSchema("name", required: true, check: Checks.line),
+        ],
+        immutable: ["region", "person_id"],
+        indexed: ["person_id", "name"]
+    )
+
+    public static let incident = TableSchema(
+        name: "incident",
+        columns: [
+            ColumnSchema("region", required: true, check: Checks.region),
+            ColumnSchema("person_id", required: true, check: Checks.uuid),
+            ColumnSchema("kind", required: true, check: Checks.vocabulary(IncidentKind.self)),
+            ColumnSchema("date", required: true, check: Checks.edtf),
+            ColumnSchema("date_text", check: Checks.text),
+            ColumnSchema("place_region", check: Checks.line),
+            ColumnSchema("settlement", check: Checks.line),
+            ColumnSchema("facility", check: Checks.line),
+            ColumnSchema("authority", check: Checks.vocabulary(Authority.self)),
+            ColumnSchema("sentence_kind", check: Checks.vocabulary(SentenceKind.self)),
+            ColumnSchema("sentence_term", check: Checks.duration),
+            ColumnSchema("fine_amount", check: Checks.decimal),
+            ColumnSchema("fine_unit", check: Checks.vocabulary(FineUnit.self)),
+            ColumnSchema("description", check: Checks.text),
+            ColumnSchema("verification", check: Checks.vocabulary(Verification.self)),
+            ColumnSchema("ref", check: Checks.line),
+        ],
+        immutable: ["region", "person_id"],
+        indexed: ["person_id", "ref"]
+    )
+
+    public static let charge = TableSchema(
+        name: "charge",
+        columns: [
+            ColumnSchema("region", required: true, check: Checks.region),
+            ColumnSchema("incident_id", required: true, check: Checks.uuid),
+            ColumnSchema("code", required: true, check: Checks.vocabulary(LegalCode.self)),
+            ColumnSchema("article", required: true, check: Checks.article),
+            ColumnSchema("part", check: Checks.part),
+        ],
+        immutable: ["region", "incident_id"],
+        indexed: ["incident_id"]
+    )
+
+    public static let source = TableSchema(
+        name: "source",
+        columns: [
+            ColumnSchema("region", required: true, check: Checks.region),
+            ColumnSchema("incident_id", required: true, check: Checks.uuid),
+            ColumnSchema("outlet", check: Checks.line),
+            ColumnSchema("url", check: Checks.url),
+            ColumnSchema("published", check: Checks.edtf),
+            ColumnSchema("reliability", check: Checks.vocabulary(Reliability.self)),
+        ],
+        immutable: ["region", "incident_id"],
+        indexed: ["incident_id"]
+    )
+
+    /// All record tables, parents before children.
+    public static let tables: [TableSchema] = [person, alias, incident, charge, source]
+
+    public static func table(named name: String) throws(ModelError) -> TableSchema {
+        if let t = tables.first(where: { $0.name == name }) { return t }
+        throw ModelError(.unknownTable, field: name,
+                         reason: "is not a record table; tables: \(tables.map(\.name).joined(separator: ", "))")
+    }
+
+    /// Checks that hold across fields of one incident (run on local writes and imports).
+    public static func checkIncident(_ values: [String: Value]) throws(ModelError) {
+        let amount = values["fine_amount"] ?? .null
+        let unit = values["fine_unit"] ?? .null
+        if amount.isNull != unit.isNull {
+            throw ModelError(.inconsistent, field: amount.isNull ? "incident.fine_amount" : "incident.fine_unit",
+                             reason: "fine_amount and fine_unit go together: give both or neither")
+        }
+    }
+
+    /// A source must say where the fact comes from: an outlet or a URL.
+    public static func checkSource(_ values: [String: Value]) throws(ModelError) {
+        if (values["outlet"] ?? .null).isNull && (values["url"] ?? .null).isNull {
+            throw ModelError(.missingField, field: "source.outlet", reason: "a source needs an outlet or a URL")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// The identity of one replica (one device's database, or a server).
+///
+/// Ordered by its 16 bytes, so that equal clocks are broken the same way on every replica.
+public struct SiteID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public let uuid: UUID
+
+    public init(_ uuid: UUID) { self.uuid = uuid }
+
+    public init?(_ string: String) {
+        guard let u = UUID(uuidString: string) else { return nil }
+        self.uuid = u
+    }
+
+    /// A new random site id.
+    public static func random() -> SiteID { SiteID(UUID()) }
+
+    public var bytes: [UInt8] {
+        withUnsafeBytes(of: uuid.uuid) { Array($0) }
+    }
+
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 16 else { return nil }
+        var t: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &t) { dst in
+            for (i, b) in bytes.enumerated() { dst[i] = b }
+        }
+        self.uuid = UUID(uuid: t)
+    }
+
+    public static func < (a: SiteID, b: SiteID) -> Bool {
+        a.bytes.lexicographicallyPrecedes(b.bytes)
+    }
+
+    public var description: String { uuid.uuidString.lowercased() }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let s = try c.decode(String.self)
+        guard let id = SiteID(s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "site id \"\(s)\" is not a UUID")
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}

@@ -1,0 +1,78 @@
+/// The storage type of a column.
+public enum ColumnType: String, Sendable {
+    case text = "TEXT"
+    case integer = "INTEGER"
+    case real = "REAL"
+}
+
+/// One synced column of a table: its name, type, whether it must be present, and the check
+/// its text values must pass. The same checks run on local writes, on import, and on changes
+/// that arrive from another replica.
+public struct ColumnSchema: Sendable {
+    public var name: String
+    public var type: ColumnType
+    public var required: Bool
+    /// Throws a `ModelError` naming the field when a (non-null) text value is not acceptable.
+    public var check: (@Sendable (String, String) throws(ModelError) -> Void)?
+
+    public init(_ name: String, _ type: ColumnType = .text, required: Bool = false,
+                check: (@Sendable (String, String) throws(ModelError) -> Void)? = nil) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.check = check
+    }
+}
+
+/// A table the sync engine keeps: a text primary key `id` plus the synced columns.
+///
+/// Tables are registered with the engine (the domain model registers its five record tables; a
+/// benchmark can register a plain table).
+public struct TableSchema: Sendable {
+    public var name: String
+    public var columns: [ColumnSchema]
+    /// Columns that never change once the row exists (for example the owning region).
+    public var immutable: Set<String>
+    /// Columns to index for lookups (not unique: uniqueness across replicas cannot be enforced by SQLite).
+    public var indexed: [String]
+    private let positions: [String: Int]
+
+    public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = []) {
+        precondition(columns.count <= 62, "a table may have at most 62 synced columns")
+        self.name = name
+        self.columns = columns
+        self.immutable = immutable
+        self.indexed = indexed
+        var p: [String: Int] = [:]
+        for (i, c) in columns.enumerated() { p[c.name] = i }
+        self.positions = p
+    }
+
+    public var columnNames: [String] { columns.map(\.name) }
+
+    /// The position of `field`, or an error naming the table and listing its fields.
+    public func index(of field: String) throws(ModelError) -> Int {
+        if let i = positions[field] { return i }
+        throw ModelError(.unknownField, field: "\(name).\(field)",
+                         reason: "is not a field of \(name); fields: \(columnNames.joined(separator: ", "))")
+    }
+
+    public func hasColumn(_ field: String) -> Bool { positions[field] != nil }
+
+    /// Checks one value for the column at `index`: type, presence, and the column's own check.
+    public func validate(_ value: Value, at index: Int) throws(ModelError) {
+        let col = columns[index]
+        let field = "\(name).\(col.name)"
+        switch (value, col.type) {
+        case (.null, _):
+            if col.required { throw ModelError(.missingField, field: field, reason: "is required") }
+        case (.text(let s), .text):
+            if col.required && s.isEmpty { throw ModelError(.missingField, field: field, reason: "is required") }
+            try col.check?(field, s)
+        case (.integer, .integer), (.integer, .real), (.real, .real):
+            break
+        default:
+            throw ModelError.invalid(field, value.display, "has the wrong type; expected \(col.type.rawValue.lowercased())")
+        }
+    }
+}

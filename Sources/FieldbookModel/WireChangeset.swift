@@ -1,0 +1,136 @@
+/// The columnar JSON form of a `Changeset`.
+///
+/// Per table: row ids, causal lengths and existence clocks as parallel arrays; per field, the
+/// rows that carry it, their values, clocks and sites. Row positions and clocks are
+/// delta-coded (each entry is the difference from the previous one in the same array; the
+/// first is absolute), which makes the JSON compress to a fraction of a row-per-object form.
+/// docs/PROTOCOL.md is the exact specification.
+public struct WireChangeset: Codable, Sendable, Equatable {
+    public var sites: [SiteID]
+    public var tables: [WireTable]
+
+    public struct WireTable: Codable, Sendable, Equatable {
+        public var table: String
+        public var ids: [String]
+        public var cl: [Int64]
+        public var hlc: [Int64]
+        public var site: [Int]
+        public var columns: [WireColumn]
+    }
+
+    public struct WireColumn: Codable, Sendable, Equatable {
+        public var field: String
+        public var rows: [Int]
+        public var values: [Value]
+        public var hlc: [Int64]
+        public var site: [Int]
+    }
+}
+
+extension WireChangeset {
+    /// Encodes a changeset into its columnar form.
+    public init(_ cs: Changeset) {
+        sites = cs.sites
+        tables = cs.tables.map { t in
+            var ids: [String] = []
+            var cl: [Int64] = []
+            var hlc = DeltaEncoder()
+            var site: [Int] = []
+            ids.reserveCapacity(t.rows.count)
+            cl.reserveCapacity(t.rows.count)
+            site.reserveCapacity(t.rows.count)
+            var cols = t.fields.map { WireColumn(field: $0, rows: [], values: [], hlc: [], site: []) }
+            var lastRow = Array(repeating: 0, count: t.fields.count)
+            var colHLC = Array(repeating: DeltaEncoder(), count: t.fields.count)
+            for (r, row) in t.rows.enumerated() {
+                ids.append(row.id)
+                cl.append(row.cl)
+                hlc.append(row.hlc)
+                site.append(row.site)
+                for f in row.fields {
+                    cols[f.field].rows.append(r - lastRow[f.field])
+                    lastRow[f.field] = r
+                    cols[f.field].values.append(f.value)
+                    colHLC[f.field].append(f.hlc)
+                    cols[f.field].site.append(f.site)
+                }
+            }
+            for i in cols.indices { cols[i].hlc = colHLC[i].out }
+            return WireTable(table: t.table, ids: ids, cl: cl, hlc: hlc.out, site: site,
+                             columns: cols.filter { !$0.rows.isEmpty })
+        }
+    }
+
+    /// Decodes the columnar form, checking that every array has the right length, every
+    /// position and site index is in range and no field repeats.
+    public func changeset() throws(ModelError) -> Changeset {
+        var out = Changeset(sites: sites)
+        for (ti, t) in tables.enumerated() {
+            let n = t.ids.count
+            let where_ = "tables[\(ti)]"
+            guard t.cl.count == n, t.hlc.count == n, t.site.count == n else {
+                throw ModelError(.inconsistent, field: where_, reason: "ids, cl, hlc and site must have the same length")
+            }
+            var rows: [RowChange] = []
+            rows.reserveCapacity(n)
+            var hd = DeltaDecoder()
+            for i in 0..<n {
+                guard t.cl[i] > 0 else { throw ModelError.invalid("\(where_).cl[\(i)]", String(t.cl[i]), "is not a causal length (must be ≥ 1)") }
+                guard sites.indices.contains(t.site[i]) else {
+                    throw ModelError.invalid("\(where_).site[\(i)]", String(t.site[i]), "is not an index into sites")
+                }
+                rows.append(RowChange(id: t.ids[i], cl: t.cl[i], hlc: hd.next(t.hlc[i]), site: t.site[i]))
+            }
+            var fields: [String] = []
+            for (ci, c) in t.columns.enumerated() {
+                let cw = "\(where_).columns[\(ci)]"
+                guard !fields.contains(c.field) else {
+                    throw ModelError(.inconsistent, field: cw, value: c.field, reason: "repeats a field")
+                }
+                let m = c.rows.count
+                guard c.values.count == m, c.hlc.count == m, c.site.count == m else {
+                    throw ModelError(.inconsistent, field: cw, reason: "rows, values, hlc and site must have the same length")
+                }
+                let fi = fields.count
+                fields.append(c.field)
+                var r = 0
+                var last = -1
+                var chd = DeltaDecoder()
+                for k in 0..<m {
+                    r = r &+ c.rows[k]
+                    guard r > last, r < n else {
+                        throw ModelError.invalid("\(cw).rows[\(k)]", String(c.rows[k]), "points outside the table's rows or not after the previous one")
+                    }
+                    last = r
+                    guard sites.indices.contains(c.site[k]) else {
+                        throw ModelError.invalid("\(cw).site[\(k)]", String(c.site[k]), "is not an index into sites")
+                    }
+                    guard rows[r].cl % 2 == 1 else {
+                        throw ModelError(.inconsistent, field: "\(cw).rows[\(k)]", reason: "a deleted row (even cl) carries no fields")
+                    }
+                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: chd.next(c.hlc[k]), site: c.site[k]))
+                }
+            }
+            out.tables.append(TableChanges(table: t.table, fields: fields, rows: rows))
+        }
+        return out
+    }
+}
+
+/// Delta coding with wrapping arithmetic, so any Int64 sequence round-trips.
+struct DeltaEncoder {
+    var out: [Int64] = []
+    var last: Int64 = 0
+    mutating func append(_ v: Int64) {
+        out.append(v &- last)
+        last = v
+    }
+}
+
+struct DeltaDecoder {
+    var last: Int64 = 0
+    mutating func next(_ d: Int64) -> Int64 {
+        last = last &+ d
+        return last
+    }
+}
