@@ -27,7 +27,11 @@ let package = Package(
         // The SQLite replica (GRDB): schema, capture of local writes, applying changesets, history.
         .target(
             name: "ReplicaStore",
-            dependencies: ["FieldbookModel", "SyncCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "FieldbookModel", "SyncCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             path: "Sources/ReplicaStore"
         ),
         // The domain on top of the replica: records, import/export (CSV, JSON).

@@ -1,1 +1,31 @@
-print("x")
+import Foundation
+
+/// fieldbook-bench: release-mode benchmark of the sync engine against plain SQLite in the same run.
+/// Usage: swift run -c release fieldbook-bench [--json] [--runs N]
+let args = CommandLine.arguments
+let json = args.contains("--json")
+let runs = args.firstIndex(of: "--runs").flatMap { Int(args[$0 + 1]) } ?? 3
+
+func log(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+let workloads = [Workload.standard(), Workload.incidents()]
+var results: [(Workload, [Figures])] = []
+for w in workloads {
+    if let e = w.expectedHash, !json { print("Expected state hash for \(w.name): \(e)") }
+    var figs: [Figures] = []
+    for r in 0...runs {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-bench-\(UUID().uuidString)")
+        let f = try Runner(workload: w, dir: dir).run()
+        if r > 0 { figs.append(f) }  // run 0 is the warm-up
+        log("\(w.name): run \(r) done\(r == 0 ? " (warm-up)" : "")")
+    }
+    results.append((w, figs))
+}
+Report.print(results, json: json)
+let ok = results.allSatisfy { w, figs in figs.allSatisfy { $0.hashA == $0.hashB && $0.hashA == $0.hashPlain && (w.expectedHash == nil || $0.hashA == w.expectedHash) } }
+if !ok {
+    log("STATE HASH MISMATCH")
+    exit(1)
+}

@@ -29,21 +29,37 @@ public enum Checks {
 
     /// One line of text: no control characters, no leading or trailing spaces, at most 1,000 characters.
     public static let line: Check = { field, s throws(ModelError) in
-        if s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if hasControl(s, allowBreaks: false) {
             throw ModelError.invalid(field, s, "contains a line break or control character; this field holds one line")
         }
-        if s.count > 1_000 { throw ModelError.invalid(field, String(s.prefix(40)) + "…", "is longer than 1,000 characters") }
-        if s.first?.isWhitespace == true || s.last?.isWhitespace == true {
+        if s.utf8.count > 1_000 && s.count > 1_000 { throw ModelError.invalid(field, String(s.prefix(40)) + "…", "is longer than 1,000 characters") }
+        if let f = s.utf8.first, let l = s.utf8.last, f == 0x20 || l == 0x20 || f >= 0x80 || l >= 0x80,
+           s.first?.isWhitespace == true || s.last?.isWhitespace == true {
             throw ModelError.invalid(field, s, "starts or ends with white space")
         }
     }
 
     /// Free text: line breaks and tabs allowed, other control characters not; at most 20,000 characters.
     public static let text: Check = { field, s throws(ModelError) in
-        if s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !["\n", "\r", "\t"].contains($0) }) {
+        if hasControl(s, allowBreaks: true) {
             throw ModelError.invalid(field, String(s.prefix(40)), "contains a control character")
         }
-        if s.count > 20_000 { throw ModelError.invalid(field, String(s.prefix(40)) + "…", "is longer than 20,000 characters") }
+        if s.utf8.count > 20_000 && s.count > 20_000 { throw ModelError.invalid(field, String(s.prefix(40)) + "…", "is longer than 20,000 characters") }
+    }
+
+    /// Whether `s` has a C0/C1 control character (or DEL); line feed, carriage return and tab
+    /// are allowed when `allowBreaks`.
+    static func hasControl(_ s: String, allowBreaks: Bool) -> Bool {
+        var previous: UInt8 = 0
+        for b in s.utf8 {
+            if b < 0x20 {
+                if !(allowBreaks && (b == 0x0A || b == 0x0D || b == 0x09)) { return true }
+            } else if b == 0x7F || (previous == 0xC2 && (0x80...0x9F).contains(b)) {
+                return true
+            }
+            previous = b
+        }
+        return false
     }
 
     public static let edtf: Check = { field, s throws(ModelError) in _ = try FuzzyDate(s, field: field) }

@@ -30,7 +30,12 @@ public struct SiteID: Sendable, Hashable, Comparable, Codable, CustomStringConve
     }
 
     public static func < (a: SiteID, b: SiteID) -> Bool {
-        a.bytes.lexicographicallyPrecedes(b.bytes)
+        withUnsafeBytes(of: a.uuid.uuid) { x in
+            withUnsafeBytes(of: b.uuid.uuid) { y in
+                for i in 0..<16 where x[i] != y[i] { return x[i] < y[i] }
+                return false
+            }
+        }
     }
 
     public var description: String { uuid.uuidString.lowercased() }

@@ -1,1 +1,150 @@
-// ReplicaStore
+import FieldbookModel
+import Foundation
+import GRDB
+import SyncCore
+
+/// A local replica: one SQLite file with the registered tables and the sync metadata.
+///
+/// Every write — values, clocks and log — happens in one transaction (`write`), and applying a
+/// remote changeset is one transaction (`apply`): no crash leaves half a record.
+public final class Replica: Sendable {
+    public let path: String
+    public let dbQueue: DatabaseQueue
+    public let configuration: ReplicaConfiguration
+    public let handles: [String: TableHandle]
+    public let tableOrder: [String]
+    /// This replica's identity, region and device name.
+    public let info: ReplicaInfo
+
+    /// Creates a new replica file. Refuses to touch an existing file.
+    public static func create(
+        path: String, tables: [TableSchema], region: String, device: String? = nil,
+        site: SiteID = .random(), configuration: ReplicaConfiguration = ReplicaConfiguration(),
+        synchronous: Synchronous = .full
+    ) throws -> Replica {
+        if FileManager.default.fileExists(atPath: path) {
+            throw ReplicaError(.alreadyInitialized, "\(path) already exists; refusing to overwrite it")
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous)
+        do {
+            try ReplicaSchema.migrator(for: tables).migrate(queue)
+            try queue.write { db in
+            try db.execute(sql: "INSERT INTO _fb_site (idx, site) VALUES (1, ?)", arguments: [Data(site.bytes)])
+            try db.execute(
+                sql: "INSERT INTO _fb_replica (id, site, region, device, hlc, created_at) VALUES (1, ?, ?, ?, 0, ?)",
+                arguments: [Data(site.bytes), region, device, ISO8601DateFormatter().string(from: Date())])
+            }
+        } catch {
+            try? queue.close()
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            throw error
+        }
+        return try Replica(path: path, queue: queue, tables: tables, configuration: configuration)
+    }
+
+    /// Opens an existing replica, migrating its schema forward if needed.
+    public static func open(
+        path: String, tables: [TableSchema], configuration: ReplicaConfiguration = ReplicaConfiguration(),
+        synchronous: Synchronous = .full
+    ) throws -> Replica {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ReplicaError(.notAReplica, "no replica at \(path); create one with `fieldbook init --region REGION`")
+        }
+        let queue: DatabaseQueue
+        do {
+            queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous)
+            let isReplica = try queue.read { db in try db.tableExists("_fb_replica") }
+            guard isReplica else { throw ReplicaError(.notAReplica, "\(path) is not a Fieldbook replica") }
+            try ReplicaSchema.migrator(for: tables).migrate(queue)
+        } catch let e as ReplicaError {
+            throw e
+        } catch {
+            throw ReplicaError(.notAReplica, "\(path) cannot be opened as a Fieldbook replica: \(error)")
+        }
+        return try Replica(path: path, queue: queue, tables: tables, configuration: configuration)
+    }
+
+    public enum Synchronous: String, Sendable {
+        case normal = "NORMAL"
+        case full = "FULL"
+    }
+
+    private static func makeQueue(path: String, configuration: ReplicaConfiguration, synchronous: Synchronous) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(configuration.busyTimeout)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            ClockFunction.register(db, capture: nil)
+        }
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
+    private init(path: String, queue: DatabaseQueue, tables: [TableSchema], configuration: ReplicaConfiguration) throws {
+        self.path = path
+        self.dbQueue = queue
+        self.configuration = configuration
+        let (info, indices) = try queue.read { db -> (ReplicaInfo, [String: Int64]) in
+            guard let row = try Row.fetchOne(db, sql: "SELECT site, region, device FROM _fb_replica WHERE id = 1"),
+                  let site = SiteID(bytes: [UInt8](row["site"] as Data))
+            else { throw ReplicaError(.notAReplica, "\(path) has no replica identity") }
+            let info = ReplicaInfo(site: site, region: row["region"], device: row["device"])
+            var idx: [String: Int64] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT idx, name FROM _fb_table") { idx[r["name"]] = r["idx"] }
+            return (info, idx)
+        }
+        self.info = info
+        var h: [String: TableHandle] = [:]
+        for t in tables {
+            guard let i = indices[t.name] else { throw ReplicaError(.notAReplica, "table \(t.name) is not registered in \(path)") }
+            h[t.name] = TableHandle(schema: t, index: i)
+        }
+        handles = h
+        tableOrder = tables.map(\.name)
+    }
+
+    /// The handle of a registered table, or an error naming the known tables.
+    public func handle(_ table: String) throws -> TableHandle {
+        if let h = handles[table] { return h }
+        throw ReplicaError.invalid(ModelError(.unknownTable, field: table,
+            reason: "is not a table of this replica; tables: \(tableOrder.joined(separator: ", "))"))
+    }
+
+    /// Runs `body` in one write transaction: every local write it makes is captured with its
+    /// clocks and logged; all of it commits or none of it does.
+    public func write<T>(_ body: (ReplicaWriter) throws -> T) throws -> T {
+        do {
+            return try dbQueue.write { db in
+                let w = try ReplicaWriter(db: db, replica: self)
+                defer { w.close() }
+                let result = try body(w)
+                try w.finish()
+                return result
+            }
+        } catch let e as ReplicaError {
+            throw e
+        } catch let e as DatabaseError {
+            throw ReplicaError(.database, "SQLite error \(e.resultCode): \(e.message ?? "")")
+        }
+    }
+
+    /// Runs `body` with read access to the database.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try dbQueue.read(body)
+    }
+
+    /// Applies a changeset from another replica in one transaction and reports what changed.
+    /// Throws (and changes nothing) when a change is invalid or its clock is too far ahead.
+    public func apply(_ changeset: Changeset) throws -> ApplyReport {
+        try write { w in try w.apply(changeset) }
+    }
+}
+
+/// Who a replica is.
+public struct ReplicaInfo: Sendable, Equatable {
+    public var site: SiteID
+    public var region: String
+    public var device: String?
+}

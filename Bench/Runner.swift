@@ -1,0 +1,137 @@
+import FieldbookModel
+import Foundation
+import GRDB
+import ReplicaStore
+import SyncCore
+
+/// The figures of one run of one workload.
+struct Figures {
+    var plainInsertMs = 0.0, fbInsertMs = 0.0
+    var plainUpdateMs = 0.0, fbUpdateMs = 0.0
+    var plainLoadMs = 0.0, fbApplyMs = 0.0
+    var extractMs = 0.0, encodeMs = 0.0, decodeMs = 0.0
+    var rawBytes = 0, gzipBytes = 0
+    var round2Ms = 0.0, round2Bytes = 0
+    var plainFile = 0, replicaFile = 0
+    var hashA = "", hashB = "", hashPlain = ""
+}
+
+/// Runs a workload against plain SQLite (GRDB, no tracking) and against Fieldbook replicas, in one process.
+struct Runner {
+    let workload: Workload
+    let dir: URL
+
+    func run() throws -> Figures {
+        var f = Figures()
+        let w = workload
+        let cols = w.schema.columnNames
+        let quotedCols = cols.map { "\"\($0)\"" }
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+
+        // Plain SQLite: the same table, no tracking.
+        var config = Configuration()
+        config.journalMode = .wal
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        let plainPath = dir.appendingPathComponent("plain.sqlite").path
+        let plain = try DatabaseQueue(path: plainPath, configuration: config)
+        let create = "CREATE TABLE \"\(w.schema.name)\" (id TEXT PRIMARY KEY NOT NULL, \(quotedCols.map { "\($0) TEXT" }.joined(separator: ", ")))"
+        try plain.write { db in try db.execute(sql: create) }
+        let insertSQL = "INSERT INTO \"\(w.schema.name)\" (id, \(quotedCols.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: cols.count + 1).joined(separator: ",")))"
+        f.plainInsertMs = try Measure.millis {
+            try plain.write { db in
+                let s = try RawStatement(db, sql: insertSQL)
+                for (i, r) in w.records.enumerated() {
+                    s.bind(1, w.ids[i])
+                    for (k, v) in r.enumerated() { s.bind(Int32(k + 2), v) }
+                    try s.run()
+                }
+            }
+        }
+        f.plainUpdateMs = try Measure.millis {
+            try plain.write { db in
+                let statements = try quotedCols.map { try RawStatement(db, sql: "UPDATE \"\(w.schema.name)\" SET \($0) = ? WHERE id = ?") }
+                for u in w.updates {
+                    let s = statements[u.column]
+                    s.bind(1, u.value)
+                    s.bind(2, w.ids[u.row])
+                    try s.run()
+                }
+            }
+        }
+        let plainRows: [[Value]] = try plain.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM \"\(w.schema.name)\"").map { r in r.databaseValues.map { Value.fromDatabaseValue($0) ?? .null } }
+        }
+        let plainPath2 = dir.appendingPathComponent("plain2.sqlite").path
+        let plain2 = try DatabaseQueue(path: plainPath2, configuration: config)
+        try plain2.write { db in try db.execute(sql: create) }
+        f.plainLoadMs = try Measure.millis {
+            try plain2.write { db in
+                let s = try RawStatement(db, sql: insertSQL)
+                for r in plainRows {
+                    for (k, v) in r.enumerated() { s.bind(Int32(k + 1), v) }
+                    try s.run()
+                }
+            }
+        }
+        try plain.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        f.plainFile = Measure.fileSize(plainPath)
+
+        // Fieldbook replicas A and B.
+        let cfg = ReplicaConfiguration()
+        let a = try Replica.create(path: dir.appendingPathComponent("a.sqlite").path, tables: [w.schema], region: "bench",
+                                   configuration: cfg, synchronous: .normal)
+        let b = try Replica.create(path: dir.appendingPathComponent("b.sqlite").path, tables: [w.schema], region: "bench",
+                                   configuration: cfg, synchronous: .normal)
+        let h = try a.handle(w.schema.name)
+        f.fbInsertMs = try Measure.millis {
+            try a.write { tx in
+                for (i, r) in w.records.enumerated() { try tx.insert(h, id: w.ids[i], values: r) }
+            }
+        }
+        f.fbUpdateMs = try Measure.millis {
+            try a.write { tx in
+                for u in w.updates { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) }
+            }
+        }
+
+        // Round 1: everything since 0.
+        var batch: ChangeBatch!
+        f.extractMs = try Measure.millis { batch = try a.changes(since: 0, limit: Int.max) }
+        var data = Data()
+        let encoder = JSONEncoder()
+        f.encodeMs = try Measure.millis { data = try encoder.encode(WireChangeset(batch.changeset)) }
+        f.rawBytes = data.count
+        if let dump = ProcessInfo.processInfo.environment["FB_BENCH_DUMP"] { try data.write(to: URL(fileURLWithPath: dump)) }
+        f.gzipBytes = Measure.gzipSize(data)
+        var decoded: Changeset!
+        f.decodeMs = try Measure.millis { decoded = try JSONDecoder().decode(WireChangeset.self, from: data).changeset() }
+        f.fbApplyMs = try Measure.millis { _ = try b.apply(decoded) }
+
+        // Round 2: 100 more updates, then only the delta.
+        let cursor = batch.cursor
+        try a.write { tx in
+            for u in w.round2 { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) }
+        }
+        try plain.write { db in
+            for u in w.round2 {
+                try db.execute(sql: "UPDATE \"\(w.schema.name)\" SET \(quotedCols[u.column]) = ? WHERE id = ?", arguments: [u.value, w.ids[u.row]])
+            }
+        }
+        f.round2Ms = try Measure.millis {
+            let delta = try a.changes(since: cursor, limit: Int.max)
+            let bytes = try encoder.encode(WireChangeset(delta.changeset))
+            f.round2Bytes = bytes.count
+            let cs = try JSONDecoder().decode(WireChangeset.self, from: bytes).changeset()
+            _ = try b.apply(cs)
+        }
+
+        f.hashPlain = try plain.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }
+        f.hashA = try a.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }
+        f.hashB = try b.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }
+        try a.dbQueue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        f.replicaFile = Measure.fileSize(a.path)
+        return f
+    }
+}

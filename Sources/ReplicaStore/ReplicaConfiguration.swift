@@ -1,0 +1,27 @@
+import Foundation
+import SyncCore
+
+/// How a replica behaves. Every property has a documented default.
+public struct ReplicaConfiguration: Sendable {
+    /// Physical time in milliseconds since 1970. Default: the system clock. Tests pass their own.
+    public var clock: @Sendable () -> Int64
+    /// How far ahead of local time a remote timestamp may be before a changeset is refused.
+    /// Default: 5 minutes (`HybridLogicalClock.defaultMaxDriftMillis`).
+    public var maxDriftMillis: Int64
+    /// How long a writer waits for another process's lock before failing. Default: 5 seconds.
+    public var busyTimeout: TimeInterval
+
+    public init(
+        clock: @escaping @Sendable () -> Int64 = ReplicaConfiguration.systemMillis,
+        maxDriftMillis: Int64 = HybridLogicalClock.defaultMaxDriftMillis,
+        busyTimeout: TimeInterval = 5
+    ) {
+        self.clock = clock
+        self.maxDriftMillis = maxDriftMillis
+        self.busyTimeout = busyTimeout
+    }
+
+    @Sendable public static func systemMillis() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+}

@@ -1,0 +1,42 @@
+import FieldbookModel
+import SyncCore
+
+/// The one error type of the replica store. It carries the table and row it is about, and
+/// wraps model, clock and SQLite errors with that context.
+public struct ReplicaError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        case notFound
+        case alreadyExists
+        case invalid
+        case clock
+        case notAReplica
+        case alreadyInitialized
+        case immutableField
+        case database
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var table: String?
+    public var id: String?
+    /// The model error behind an `.invalid` error.
+    public var modelError: ModelError?
+
+    public init(_ kind: Kind, _ message: String, table: String? = nil, id: String? = nil, modelError: ModelError? = nil) {
+        self.kind = kind
+        self.message = message
+        self.table = table
+        self.id = id
+        self.modelError = modelError
+    }
+
+    public static func invalid(_ e: ModelError) -> ReplicaError {
+        ReplicaError(.invalid, e.description, modelError: e)
+    }
+
+    public static func clock(_ e: SyncCoreError) -> ReplicaError {
+        ReplicaError(.clock, e.message)
+    }
+
+    public var description: String { message }
+}

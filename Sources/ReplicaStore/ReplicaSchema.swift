@@ -1,0 +1,66 @@
+import FieldbookModel
+import GRDB
+
+/// The replica's SQLite schema: the registered tables with plain typed columns, plus the
+/// metadata tables (`_fb_*`). Versions are GRDB migrations.
+enum ReplicaSchema {
+    static func migrator(for tables: [TableSchema]) -> DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("fieldbook-metadata-v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE _fb_replica (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    site BLOB NOT NULL,
+                    region TEXT NOT NULL,
+                    device TEXT,
+                    hlc INTEGER NOT NULL DEFAULT 0,
+                    created_at TEXT NOT NULL);
+                CREATE TABLE _fb_site (idx INTEGER PRIMARY KEY, site BLOB NOT NULL UNIQUE);
+                CREATE TABLE _fb_table (idx INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                CREATE TABLE _fb_log (
+                    seq INTEGER PRIMARY KEY,
+                    tbl INTEGER NOT NULL,
+                    row_id TEXT NOT NULL,
+                    op INTEGER NOT NULL,
+                    cl INTEGER NOT NULL,
+                    hlc INTEGER NOT NULL,
+                    site INTEGER NOT NULL,
+                    fields INTEGER NOT NULL,
+                    payload BLOB);
+                CREATE TABLE _fb_tombstone (
+                    tbl INTEGER NOT NULL,
+                    row_id TEXT NOT NULL,
+                    cl INTEGER NOT NULL,
+                    hlc INTEGER NOT NULL,
+                    site INTEGER NOT NULL,
+                    PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;
+                CREATE TABLE _fb_lost (
+                    tbl INTEGER NOT NULL,
+                    row_id TEXT NOT NULL,
+                    field INTEGER NOT NULL,
+                    hlc INTEGER NOT NULL,
+                    site INTEGER NOT NULL,
+                    cl INTEGER NOT NULL,
+                    value,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (tbl, row_id, field, hlc, site)) WITHOUT ROWID;
+                CREATE TABLE _fb_kv (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+                """)
+        }
+        for t in tables {
+            m.registerMigration("table \(t.name) v1") { db in
+                let cols = t.columns.map { "\(quote($0.name)) \($0.type.rawValue)" }.joined(separator: ", ")
+                try db.execute(sql: "CREATE TABLE \(quote(t.name)) (id TEXT PRIMARY KEY NOT NULL, \(cols), _cl INTEGER NOT NULL, _clocks BLOB NOT NULL)")
+                for c in t.indexed {
+                    try db.execute(sql: "CREATE INDEX \(quote("\(t.name)_\(c)")) ON \(quote(t.name))(\(quote(c)))")
+                }
+                try db.execute(sql: "INSERT INTO _fb_table (name) VALUES (?)", arguments: [t.name])
+            }
+        }
+        return m
+    }
+
+    static func quote(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,167 @@
+import FieldbookModel
+import Foundation
+import GRDB
+import SyncCore
+
+extension ReplicaWriter {
+    /// The local site index of `site`, registering it when new.
+    func localIndex(of site: SiteID) throws -> Int32 {
+        if let i = siteIndex[site] { return i }
+        try db.execute(sql: "INSERT INTO _fb_site (site) VALUES (?)", arguments: [Data(site.bytes)])
+        let i = Int32(db.lastInsertedRowID)
+        siteIndex[site] = i
+        siteIDs[i] = site
+        return i
+    }
+
+    func receive(_ hlc: Int64) throws {
+        do { _ = try clock.receive(HLC(rawValue: hlc), physicalMillis: now) } catch { throw ReplicaError.clock(error) }
+    }
+
+    /// Merges a changeset from another replica (see `Resolver` for the rules).
+    public func apply(_ cs: Changeset) throws -> ApplyReport {
+        let sites = try cs.sites.map { try localIndex(of: $0) }
+        var report = ApplyReport()
+        for t in cs.tables {
+            let h = try replica.handle(t.table)
+            var columns: [Int] = []
+            for name in t.fields {
+                do { columns.append(try h.schema.index(of: name)) } catch { throw ReplicaError.invalid(error) }
+            }
+            for rc in t.rows {
+                report = report + (try apply(rc, h, columns: columns, sites: sites, siteIDs: cs.sites))
+            }
+        }
+        return report
+    }
+
+    private func apply(_ rc: RowChange, _ h: TableHandle, columns: [Int], sites: [Int32], siteIDs remote: [SiteID]) throws -> ApplyReport {
+        let n = h.columnCount
+        for f in rc.fields {
+            do { try h.schema.validate(f.value, at: columns[f.field]) } catch {
+                throw ReplicaError(.invalid, "\(error) (row \(rc.id))", table: h.schema.name, id: rc.id, modelError: error)
+            }
+        }
+        try receive(rc.hlc)
+        for f in rc.fields { try receive(f.hlc) }
+
+        // Local state: a live row, a tombstone, or nothing.
+        var cl: Int64 = 0
+        var clocks = ClockVector(count: n + 1)
+        var alive = false
+        var old: [Value] = []
+        let state = try statement(StatementKey(table: h.index, kind: 5, mask: 0), h.rowSQL)
+        state.bind(1, rc.id)
+        if try state.next() {
+            old = (0..<n).map { state.value(Int32($0)) }
+            cl = state.int64(Int32(n))
+            clocks = ClockVector(data: state.data(Int32(n + 1)), count: n + 1)
+            alive = true
+            state.reset()
+        } else if let dead = try tombstone(h, rc.id) {
+            cl = dead
+        }
+        let wasAlive = alive
+        let wasCL = cl
+        let oldClocks = clocks
+        /// The overwritten values of the columns in `m`, with their clocks (history).
+        func superseded(_ m: Int64) -> [UInt8] {
+            var out: [UInt8] = []
+            guard wasAlive else { return out }
+            for c in 0..<n where m & (1 << c) != 0 {
+                ValueCodec.append(.init(column: c, value: old[c], clock: (oldClocks.hlc[c + 1], oldClocks.site[c + 1])), to: &out)
+            }
+            return out
+        }
+
+        var report = ApplyReport()
+        var newIncarnation = false
+        if Resolver.existence(incomingCL: rc.cl, localCL: cl) == .adopt {
+            cl = rc.cl
+            clocks = ClockVector(count: n + 1)
+            clocks.hlc[0] = rc.hlc
+            clocks.site[0] = sites[rc.site]
+            newIncarnation = true
+            if rc.fields.isEmpty { report.applied += 1 }
+        } else if rc.fields.isEmpty {
+            report.ignored += 1
+        }
+
+        var values = [Value?](repeating: nil, count: n)
+        var mask: Int64 = 0
+        var lost: [(column: Int, change: FieldChange)] = []
+        for f in rc.fields {
+            let c = columns[f.field]
+            let incoming = FieldVersion(hlc: HLC(rawValue: f.hlc), site: remote[f.site])
+            let local: FieldVersion? = clocks.hlc[c + 1] == 0 ? nil
+                : FieldVersion(hlc: HLC(rawValue: clocks.hlc[c + 1]), site: siteIDs[clocks.site[c + 1]] ?? remote[f.site])
+            switch Resolver.field(incomingCL: rc.cl, incoming: incoming, localCL: cl, local: local) {
+            case .wins, .winsNewIncarnation:
+                if !newIncarnation, h.immutableColumns.contains(c), old[c] != f.value {
+                    throw ReplicaError(.immutableField,
+                        "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) cannot change from \"\(old[c].display)\" to \"\(f.value.display)\"",
+                        table: h.schema.name, id: rc.id)
+                }
+                values[c] = f.value
+                mask |= 1 << c
+                clocks.hlc[c + 1] = f.hlc
+                clocks.site[c + 1] = sites[f.site]
+                report.applied += 1
+            case .duplicate:
+                report.ignored += 1
+            case .loses, .stale:
+                lost.append((c, f))
+                report.ignored += 1
+            }
+        }
+
+        let site = sites[rc.site]
+        let all: Int64 = (1 << Int64(n)) - 1
+        if cl % 2 == 0 {
+            // Deleted (now, or already): the row leaves its table; the tombstone keeps the causal length.
+            if newIncarnation {
+                if wasAlive { try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [rc.id]) }
+                try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site) VALUES (?,?,?,?,?)",
+                               arguments: [h.index, rc.id, cl, rc.hlc, Int64(site)])
+                hasTombstones = true
+                try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: 0, payload: superseded(all))
+            }
+        } else if newIncarnation {
+            let full = values.map { $0 ?? .null }
+            if wasAlive {
+                let up = try statement(StatementKey(table: h.index, kind: 4, mask: all), h.updateSQL(mask: all))
+                for (i, v) in full.enumerated() { up.bind(Int32(i + 1), v) }
+                up.bind(Int32(n + 1), cl)
+                up.bind(Int32(n + 2), clocks.bytes)
+                up.bind(Int32(n + 3), rc.id)
+                try up.run()
+            } else {
+                if wasCL > 0 {
+                    try db.execute(sql: "DELETE FROM _fb_tombstone WHERE tbl = ? AND row_id = ?", arguments: [h.index, rc.id])
+                }
+                let ins = try statement(StatementKey(table: h.index, kind: 1, mask: 0), h.insertSQL)
+                ins.bind(1, rc.id)
+                for (i, v) in full.enumerated() { ins.bind(Int32(i + 2), v) }
+                ins.bind(Int32(n + 2), cl)
+                ins.bind(Int32(n + 3), clocks.bytes)
+                try ins.run()
+            }
+            try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: all, payload: superseded(all))
+        } else if mask != 0 {
+            let up = try statement(StatementKey(table: h.index, kind: 4, mask: mask), h.updateSQL(mask: mask))
+            var i: Int32 = 1
+            for c in 0..<n where mask & (1 << c) != 0 { up.bind(i, values[c]!); i += 1 }
+            up.bind(i, cl)
+            up.bind(i + 1, clocks.bytes)
+            up.bind(i + 2, rc.id)
+            try up.run()
+            try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: mask, payload: superseded(mask))
+        }
+
+        for (c, f) in lost {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO _fb_lost (tbl,row_id,field,hlc,site,cl,value,seq) VALUES (?,?,?,?,?,?,?,?)")
+                .execute(arguments: [h.index, rc.id, Int64(c), f.hlc, Int64(sites[f.site]), rc.cl, f.value, nextSeq])
+        }
+        return report
+    }
+}

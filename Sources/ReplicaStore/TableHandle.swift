@@ -1,0 +1,48 @@
+import FieldbookModel
+
+/// A registered table with its SQL prepared once.
+public struct TableHandle: Sendable {
+    public let schema: TableSchema
+    /// The table's index in `_fb_table` (used by the log).
+    let index: Int64
+    let quoted: String
+    let insertSQL: String
+    let rowSQL: String
+    let immutableColumns: [Int]
+
+    init(schema: TableSchema, index: Int64) {
+        self.schema = schema
+        self.index = index
+        quoted = ReplicaSchema.quote(schema.name)
+        let names = schema.columns.map { ReplicaSchema.quote($0.name) }
+        let marks = Array(repeating: "?", count: names.count + 3).joined(separator: ",")
+        insertSQL = "INSERT INTO \(quoted) (id,\(names.joined(separator: ",")),_cl,_clocks) VALUES (\(marks))"
+        immutableColumns = schema.columns.indices.filter { schema.immutable.contains(schema.columns[$0].name) }
+        rowSQL = "SELECT \(names.joined(separator: ",")), _cl, _clocks FROM \(quoted) WHERE id = ?"
+    }
+
+    var columnCount: Int { schema.columns.count }
+
+    /// `UPDATE … SET` for the columns of `mask`, with the clocks passed whole.
+    func updateSQL(mask: Int64) -> String {
+        var sets: [String] = []
+        for i in 0..<columnCount where mask & (1 << i) != 0 {
+            sets.append("\(ReplicaSchema.quote(schema.columns[i].name))=?")
+        }
+        sets.append("_cl=?")
+        sets.append("_clocks=?")
+        return "UPDATE \(quoted) SET \(sets.joined(separator: ",")) WHERE id=?"
+    }
+
+    /// `UPDATE … SET` for the columns of `mask`, patching the clocks in SQL (local writes).
+    func localUpdateSQL(mask: Int64) -> String {
+        var sets: [String] = []
+        for i in 0..<columnCount where mask & (1 << i) != 0 {
+            sets.append("\(ReplicaSchema.quote(schema.columns[i].name))=?")
+        }
+        var old: [String] = []
+        for i in 0..<columnCount where mask & (1 << i) != 0 { old.append(ReplicaSchema.quote(schema.columns[i].name)) }
+        sets.append("_clocks=fb_setclock(_clocks,?,?,?,_cl,\(old.joined(separator: ",")))")
+        return "UPDATE \(quoted) SET \(sets.joined(separator: ",")) WHERE id=?"
+    }
+}
