@@ -1,0 +1,93 @@
+import FieldbookModel
+import Foundation
+import GRDB
+import ReplicaStore
+import SyncCore
+import Testing
+
+@Suite struct ReplicaTransactionTests {
+    @Test func failedLocalWriteLeavesNothingBehind() throws {
+        let t = try TestReplicas()
+        let r = try t.make("a", tables: [plainTable])
+        try r.write { w in try w.insert("note", id: "n1", values: ["a": .text("kept")]) }
+        let before = try r.lastSequence()
+        #expect(throws: ReplicaError.self) {
+            try r.write { w in
+                try w.insert("note", id: "n2", values: ["a": .text("x")])
+                try w.update("note", id: "n1", values: ["b": .text("y")])
+                try w.update("note", id: "missing", values: ["a": .text("z")])  // fails: nothing of this block stays
+            }
+        }
+        #expect(try r.state("note") == ["n1": ["a": .text("kept"), "b": .null, "c": .null]])
+        #expect(try r.lastSequence() == before)
+    }
+
+    @Test func invalidRemoteChangesetIsRefusedWhole() throws {
+        let t = try TestReplicas()
+        let a = try t.make("a"), b = try t.make("b")
+        let pid = UUID().uuidString.lowercased()
+        try a.write { w in
+            try w.insert("person", id: pid, values: ["region": .text("almaty"), "name": .text("Asqar Qaiyrbek")])
+            try w.insert("incident", id: UUID().uuidString.lowercased(), values: [
+                "region": .text("almaty"), "person_id": .text(pid), "kind": .text("detention"), "date": .text("2020-09")])
+        }
+        var cs = try a.changes(since: 0).changeset
+        let i = cs.tables.firstIndex { $0.table == "incident" }!
+        let dateField = cs.tables[i].fields.firstIndex(of: "date")!
+        let k = cs.tables[i].rows[0].fields.firstIndex { $0.field == dateField }!
+        cs.tables[i].rows[0].fields[k].value = .text("2020-02-30")
+        #expect(throws: ReplicaError.self) { try b.apply(cs) }
+        #expect(try b.state("person").isEmpty)
+        #expect(try b.lastSequence() == 0)
+    }
+
+    @Test func remoteClockFarAheadRefusesTheChangeset() throws {
+        let t = try TestReplicas()
+        let a = try t.make("a", tables: [plainTable]), b = try t.make("b", tables: [plainTable])
+        t.now.advance(60 * 60 * 1000)  // a's writes are an hour ahead of what b will believe
+        try a.write { w in try w.insert("note", id: "n", values: ["a": .text("x")]) }
+        let cs = try a.changes(since: 0).changeset
+        let late = try Replica.open(path: b.path, tables: [plainTable],
+                                    configuration: ReplicaConfiguration(clock: { 1_700_000_000_000 }))
+        #expect { try late.apply(cs) } throws: { ($0 as? ReplicaError)?.kind == .clock }
+        #expect(try late.state("note").isEmpty)
+    }
+
+    @Test func immutableRegionCannotBeChangedLocallyOrRemotely() throws {
+        let t = try TestReplicas()
+        let a = try t.make("a"), b = try t.make("b")
+        let pid = UUID().uuidString.lowercased()
+        try a.write { w in try w.insert("person", id: pid, values: ["region": .text("almaty"), "name": .text("x")]) }
+        #expect(throws: ReplicaError.self) { try a.write { w in try w.update("person", id: pid, values: ["region": .text("atyrau")]) } }
+        _ = try b.apply(a.changes(since: 0).changeset)
+        var cs = try a.changes(since: 0).changeset
+        cs.tables[0].rows[0].fields = cs.tables[0].rows[0].fields.map { f in
+            var f = f
+            if cs.tables[0].fields[f.field] == "region" { f.value = .text("atyrau"); f.hlc += 1 << 20 }
+            return f
+        }
+        #expect(throws: ReplicaError.self) { try b.apply(cs) }
+    }
+
+    @Test func replicaIsAPlainSQLiteFile() throws {
+        let t = try TestReplicas()
+        let r = try t.make("a")
+        let pid = UUID().uuidString.lowercased()
+        try r.write { w in try w.insert("person", id: pid, values: ["region": .text("almaty"), "name": .text("Асқар"), "born": .text("1976/1977")]) }
+        let q = try DatabaseQueue(path: r.path)
+        let name = try q.read { db in try String.fetchOne(db, sql: "SELECT name FROM person WHERE id = ?", arguments: [pid]) }
+        #expect(name == "Асқар")
+        let tables = try q.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
+        for expected in ["person", "alias", "incident", "charge", "source", "_fb_log", "_fb_replica", "grdb_migrations"] {
+            #expect(tables.contains(expected))
+        }
+    }
+
+    @Test func createRefusesToOverwrite() throws {
+        let t = try TestReplicas()
+        let r = try t.make("a")
+        #expect { _ = try Replica.create(path: r.path, tables: FieldbookSchema.tables, region: "x") } throws: {
+            ($0 as? ReplicaError)?.kind == .alreadyInitialized
+        }
+    }
+}
