@@ -72,7 +72,7 @@ let package = Package(
             dependencies: ["ReplicaStore", "FieldbookKit", "FieldbookModel", "SyncCore",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["FieldbookModel"]),
+        .testTarget(name: "CLITests", dependencies: ["fieldbook"]),
     ],
     swiftLanguageModes: [.v6]
 )
