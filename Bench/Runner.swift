@@ -33,7 +33,12 @@ struct Runner {
         // Plain SQLite: the same table, no tracking.
         var config = Configuration()
         config.journalMode = .wal
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        // The same page cache as a replica's (ReplicaConfiguration.cacheKiB), so both are measured alike.
+        let cacheKiB = ReplicaConfiguration().cacheKiB
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA cache_size = -\(cacheKiB)")
+        }
         let plainPath = dir.appendingPathComponent("plain.sqlite").path
         let plain = try DatabaseQueue(path: plainPath, configuration: config)
         let create = "CREATE TABLE \"\(w.schema.name)\" (id TEXT PRIMARY KEY NOT NULL, \(quotedCols.map { "\($0) TEXT" }.joined(separator: ", ")))"
@@ -90,10 +95,22 @@ struct Runner {
                 for (i, r) in w.records.enumerated() { try tx.insert(h, id: w.ids[i], values: r) }
             }
         }
+        var bodyMs = 0.0
         f.fbUpdateMs = try Measure.millis {
             try a.write { tx in
-                for u in w.updates { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) }
+                bodyMs = try Measure.millis {
+                    for u in w.updates { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) }
+                }
             }
+        }
+        if let n = ProcessInfo.processInfo.environment["FB_BENCH_PROFILE_UPDATES"].flatMap(Int.init) {
+            for _ in 0..<n {
+                try a.write { tx in for u in w.updates { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) } }
+            }
+            exit(0)
+        }
+        if ProcessInfo.processInfo.environment["FB_BENCH_DETAIL"] != nil {
+            FileHandle.standardError.write(Data("update body \(bodyMs) ms, total \(f.fbUpdateMs) ms\n".utf8))
         }
 
         // Round 1: everything since 0.
@@ -103,7 +120,7 @@ struct Runner {
         let encoder = JSONEncoder()
         f.encodeMs = try Measure.millis { data = try encoder.encode(WireChangeset(batch.changeset)) }
         f.rawBytes = data.count
-        if let dump = ProcessInfo.processInfo.environment["FB_BENCH_DUMP"] { try data.write(to: URL(fileURLWithPath: dump)) }
+        if let dump = ProcessInfo.processInfo.environment["FB_BENCH_DUMP"] { try data.write(to: URL(fileURLWithPath: dump + "-\(w.schema.columns.count).json")) }
         f.gzipBytes = Measure.gzipSize(data)
         var decoded: Changeset!
         f.decodeMs = try Measure.millis { decoded = try JSONDecoder().decode(WireChangeset.self, from: data).changeset() }

@@ -1,9 +1,11 @@
 /// The columnar JSON form of a `Changeset`.
 ///
 /// Per table: row ids, causal lengths and existence clocks as parallel arrays; per field, the
-/// rows that carry it, their values, clocks and sites. Row positions and clocks are
+/// rows that carry it, their values, clocks and sites. Row positions and row clocks are
 /// delta-coded (each entry is the difference from the previous one in the same array; the
-/// first is absolute), which makes the JSON compress to a fraction of a row-per-object form.
+/// first is absolute); a field's clock is coded as its difference from its row's clock (0 when
+/// the field was written with the row). This makes the JSON compress to a fraction of a
+/// row-per-object form.
 /// docs/PROTOCOL.md is the exact specification.
 public struct WireChangeset: Codable, Sendable, Equatable {
     public var sites: [SiteID]
@@ -11,6 +13,9 @@ public struct WireChangeset: Codable, Sendable, Equatable {
 
     public struct WireTable: Codable, Sendable, Equatable {
         public var table: String
+        /// Row ids, front-coded: `ids[i]` is what follows the first `shared[i]` Unicode scalars
+        /// of the previous row's id.
+        public var shared: [Int]
         public var ids: [String]
         public var cl: [Int64]
         public var hlc: [Int64]
@@ -33,6 +38,8 @@ extension WireChangeset {
         sites = cs.sites
         tables = cs.tables.map { t in
             var ids: [String] = []
+            var shared: [Int] = []
+            var previous: [Unicode.Scalar] = []
             var cl: [Int64] = []
             var hlc = DeltaEncoder()
             var site: [Int] = []
@@ -41,9 +48,15 @@ extension WireChangeset {
             site.reserveCapacity(t.rows.count)
             var cols = t.fields.map { WireColumn(field: $0, rows: [], values: [], hlc: [], site: []) }
             var lastRow = Array(repeating: 0, count: t.fields.count)
-            var colHLC = Array(repeating: DeltaEncoder(), count: t.fields.count)
             for (r, row) in t.rows.enumerated() {
-                ids.append(row.id)
+                let scalars = Array(row.id.unicodeScalars)
+                var n = 0
+                while n < scalars.count && n < previous.count && scalars[n] == previous[n] { n += 1 }
+                shared.append(n)
+                var suffix = String.UnicodeScalarView()
+                suffix.append(contentsOf: scalars[n...])
+                ids.append(String(suffix))
+                previous = scalars
                 cl.append(row.cl)
                 hlc.append(row.hlc)
                 site.append(row.site)
@@ -51,12 +64,11 @@ extension WireChangeset {
                     cols[f.field].rows.append(r - lastRow[f.field])
                     lastRow[f.field] = r
                     cols[f.field].values.append(f.value)
-                    colHLC[f.field].append(f.hlc)
+                    cols[f.field].hlc.append(f.hlc &- row.hlc)
                     cols[f.field].site.append(f.site)
                 }
             }
-            for i in cols.indices { cols[i].hlc = colHLC[i].out }
-            return WireTable(table: t.table, ids: ids, cl: cl, hlc: hlc.out, site: site,
+            return WireTable(table: t.table, shared: shared, ids: ids, cl: cl, hlc: hlc.out, site: site,
                              columns: cols.filter { !$0.rows.isEmpty })
         }
     }
@@ -68,18 +80,27 @@ extension WireChangeset {
         for (ti, t) in tables.enumerated() {
             let n = t.ids.count
             let where_ = "tables[\(ti)]"
-            guard t.cl.count == n, t.hlc.count == n, t.site.count == n else {
-                throw ModelError(.inconsistent, field: where_, reason: "ids, cl, hlc and site must have the same length")
+            guard t.shared.count == n, t.cl.count == n, t.hlc.count == n, t.site.count == n else {
+                throw ModelError(.inconsistent, field: where_, reason: "shared, ids, cl, hlc and site must have the same length")
             }
             var rows: [RowChange] = []
             rows.reserveCapacity(n)
             var hd = DeltaDecoder()
+            var previous: [Unicode.Scalar] = []
             for i in 0..<n {
+                guard t.shared[i] >= 0, t.shared[i] <= previous.count else {
+                    throw ModelError.invalid("\(where_).shared[\(i)]", String(t.shared[i]), "is longer than the previous id")
+                }
+                let scalars = Array(previous[0..<t.shared[i]]) + Array(t.ids[i].unicodeScalars)
+                previous = scalars
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: scalars)
+                let id = String(view)
                 guard t.cl[i] > 0 else { throw ModelError.invalid("\(where_).cl[\(i)]", String(t.cl[i]), "is not a causal length (must be ≥ 1)") }
                 guard sites.indices.contains(t.site[i]) else {
                     throw ModelError.invalid("\(where_).site[\(i)]", String(t.site[i]), "is not an index into sites")
                 }
-                rows.append(RowChange(id: t.ids[i], cl: t.cl[i], hlc: hd.next(t.hlc[i]), site: t.site[i]))
+                rows.append(RowChange(id: id, cl: t.cl[i], hlc: hd.next(t.hlc[i]), site: t.site[i]))
             }
             var fields: [String] = []
             for (ci, c) in t.columns.enumerated() {
@@ -95,7 +116,6 @@ extension WireChangeset {
                 fields.append(c.field)
                 var r = 0
                 var last = -1
-                var chd = DeltaDecoder()
                 for k in 0..<m {
                     r = r &+ c.rows[k]
                     guard r > last, r < n else {
@@ -108,7 +128,7 @@ extension WireChangeset {
                     guard rows[r].cl % 2 == 1 else {
                         throw ModelError(.inconsistent, field: "\(cw).rows[\(k)]", reason: "a deleted row (even cl) carries no fields")
                     }
-                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: chd.next(c.hlc[k]), site: c.site[k]))
+                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: rows[r].hlc &+ c.hlc[k], site: c.site[k]))
                 }
             }
             out.tables.append(TableChanges(table: t.table, fields: fields, rows: rows))

@@ -77,6 +77,7 @@ public final class Replica: Sendable {
         config.busyMode = .timeout(configuration.busyTimeout)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            try db.execute(sql: "PRAGMA cache_size = -\(configuration.cacheKiB)")
             ClockFunction.register(db, capture: nil)
         }
         return try DatabaseQueue(path: path, configuration: config)

@@ -10,12 +10,17 @@ public struct ReplicaConfiguration: Sendable {
     public var maxDriftMillis: Int64
     /// How long a writer waits for another process's lock before failing. Default: 5 seconds.
     public var busyTimeout: TimeInterval
+    /// SQLite's page cache per connection, in KiB. Default: 32 MiB (SQLite's own default is
+    /// 2 MiB, which a replica of a few thousand records outgrows).
+    public var cacheKiB: Int
 
     public init(
         clock: @escaping @Sendable () -> Int64 = ReplicaConfiguration.systemMillis,
         maxDriftMillis: Int64 = HybridLogicalClock.defaultMaxDriftMillis,
-        busyTimeout: TimeInterval = 5
+        busyTimeout: TimeInterval = 5,
+        cacheKiB: Int = 32 * 1024
     ) {
+        self.cacheKiB = cacheKiB
         self.clock = clock
         self.maxDriftMillis = maxDriftMillis
         self.busyTimeout = busyTimeout

@@ -1,7 +1,7 @@
 import FieldbookModel
 
 /// A registered table with its SQL prepared once.
-public struct TableHandle: Sendable {
+public final class TableHandle: Sendable {
     public let schema: TableSchema
     /// The table's index in `_fb_table` (used by the log).
     let index: Int64
@@ -9,6 +9,8 @@ public struct TableHandle: Sendable {
     let insertSQL: String
     let rowSQL: String
     let immutableColumns: [Int]
+    /// Columns whose values need more than a type check.
+    let checked: [Bool]
 
     init(schema: TableSchema, index: Int64) {
         self.schema = schema
@@ -18,6 +20,7 @@ public struct TableHandle: Sendable {
         let marks = Array(repeating: "?", count: names.count + 3).joined(separator: ",")
         insertSQL = "INSERT INTO \(quoted) (id,\(names.joined(separator: ",")),_cl,_clocks) VALUES (\(marks))"
         immutableColumns = schema.columns.indices.filter { schema.immutable.contains(schema.columns[$0].name) }
+        checked = schema.columns.map { $0.check != nil || $0.required || $0.type != .text }
         rowSQL = "SELECT \(names.joined(separator: ",")), _cl, _clocks FROM \(quoted) WHERE id = ?"
     }
 

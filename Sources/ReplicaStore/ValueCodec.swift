@@ -1,5 +1,6 @@
 import FieldbookModel
 import Foundation
+import GRDBSQLite
 
 /// The binary form of the values a log entry records (its `payload`), for history.
 ///
@@ -32,6 +33,24 @@ enum ValueCodec {
             d.append(3)
             appendInt(UInt32(s.utf8.count), to: &d)
             d.append(contentsOf: s.utf8)
+        }
+    }
+
+    /// Appends an entry straight from an SQLite value (no intermediate `Value`).
+    static func append(column: Int, clock: (hlc: Int64, site: Int32), sqliteValue v: OpaquePointer?, to d: inout [UInt8]) {
+        d.append(UInt8(column))
+        d.append(1)
+        appendInt(clock.hlc, to: &d)
+        appendInt(clock.site, to: &d)
+        switch sqlite3_value_type(v) {
+        case SQLITE_NULL: d.append(0)
+        case SQLITE_INTEGER: d.append(1); appendInt(sqlite3_value_int64(v), to: &d)
+        case SQLITE_FLOAT: d.append(2); appendInt(sqlite3_value_double(v).bitPattern, to: &d)
+        default:
+            let n = Int(sqlite3_value_bytes(v))
+            d.append(3)
+            appendInt(UInt32(n), to: &d)
+            if n > 0, let p = sqlite3_value_text(v) { d.append(contentsOf: UnsafeBufferPointer(start: p, count: n)) }
         }
     }
 
