@@ -99,13 +99,13 @@ struct Runner {
         f.fbUpdateMs = try Measure.millis {
             try a.write { tx in
                 bodyMs = try Measure.millis {
-                    for u in w.updates { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) }
+                    for u in w.updates { try tx.update(h, id: w.ids[u.row], column: u.column, value: u.value) }
                 }
             }
         }
         if let n = ProcessInfo.processInfo.environment["FB_BENCH_PROFILE_UPDATES"].flatMap(Int.init) {
             for _ in 0..<n {
-                try a.write { tx in for u in w.updates { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) } }
+                try a.write { tx in for u in w.updates { try tx.update(h, id: w.ids[u.row], column: u.column, value: u.value) } }
             }
             exit(0)
         }
@@ -129,19 +129,28 @@ struct Runner {
         // Round 2: 100 more updates, then only the delta.
         let cursor = batch.cursor
         try a.write { tx in
-            for u in w.round2 { try tx.update(h, id: w.ids[u.row], changes: [(u.column, u.value)]) }
+            for u in w.round2 { try tx.update(h, id: w.ids[u.row], column: u.column, value: u.value) }
         }
         try plain.write { db in
             for u in w.round2 {
                 try db.execute(sql: "UPDATE \"\(w.schema.name)\" SET \(quotedCols[u.column]) = ? WHERE id = ?", arguments: [u.value, w.ids[u.row]])
             }
         }
+        var parts: [Double] = []
         f.round2Ms = try Measure.millis {
-            let delta = try a.changes(since: cursor, limit: Int.max)
-            let bytes = try encoder.encode(WireChangeset(delta.changeset))
+            var delta: ChangeBatch!
+            var bytes = Data()
+            var cs: Changeset!
+            parts.append(try Measure.millis { delta = try a.changes(since: cursor, limit: Int.max) })
+            parts.append(try Measure.millis { bytes = try encoder.encode(WireChangeset(delta.changeset)) })
             f.round2Bytes = bytes.count
-            let cs = try JSONDecoder().decode(WireChangeset.self, from: bytes).changeset()
-            _ = try b.apply(cs)
+            parts.append(try Measure.millis { cs = try JSONDecoder().decode(WireChangeset.self, from: bytes).changeset() })
+            var inner = 0.0
+            parts.append(try Measure.millis { try b.write { w in inner = try Measure.millis { _ = try w.apply(cs) } } })
+            parts.append(inner)
+        }
+        if ProcessInfo.processInfo.environment["FB_BENCH_DETAIL"] != nil {
+            FileHandle.standardError.write(Data("round 2: extract / encode / decode / apply = \(parts) ms\n".utf8))
         }
 
         f.hashPlain = try plain.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }

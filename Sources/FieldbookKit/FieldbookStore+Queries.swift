@@ -120,9 +120,7 @@ extension FieldbookStore {
         var table: String? = nil
         do { table = try self.table(of: norm) } catch {
             // A deleted record still has a history: look for it in the log.
-            table = try read { db in
-                try String.fetchOne(db, sql: "SELECT t.name FROM _fb_log l JOIN _fb_table t ON t.idx = l.tbl WHERE l.row_id = ? LIMIT 1", arguments: [norm])
-            }
+            do { table = try replica.loggedTable(of: norm) } catch { throw FieldbookError.from(error) }
         }
         guard let table else { throw FieldbookError(.notFound, "no record with id \(id), now or in the history") }
         do { return (table, try replica.history(table: table, id: norm)) } catch { throw FieldbookError.from(error) }

@@ -17,9 +17,11 @@ public struct WireChangeset: Codable, Sendable, Equatable {
         /// of the previous row's id.
         public var shared: [Int]
         public var ids: [String]
-        public var cl: [Int64]
+        /// Causal lengths; absent when every row's is 1 (alive, never deleted).
+        public var cl: [Int64]?
         public var hlc: [Int64]
-        public var site: [Int]
+        /// Site indices; absent when every row's is 0.
+        public var site: [Int]?
         public var columns: [WireColumn]
     }
 
@@ -28,7 +30,8 @@ public struct WireChangeset: Codable, Sendable, Equatable {
         public var rows: [Int]
         public var values: [Value]
         public var hlc: [Int64]
-        public var site: [Int]
+        /// Site indices; absent when every entry's is 0.
+        public var site: [Int]?
     }
 }
 
@@ -47,6 +50,7 @@ extension WireChangeset {
             cl.reserveCapacity(t.rows.count)
             site.reserveCapacity(t.rows.count)
             var cols = t.fields.map { WireColumn(field: $0, rows: [], values: [], hlc: [], site: []) }
+            for i in cols.indices { cols[i].site!.reserveCapacity(t.rows.count) }
             var lastRow = Array(repeating: 0, count: t.fields.count)
             for (r, row) in t.rows.enumerated() {
                 let scalars = Array(row.id.unicodeScalars)
@@ -65,11 +69,12 @@ extension WireChangeset {
                     lastRow[f.field] = r
                     cols[f.field].values.append(f.value)
                     cols[f.field].hlc.append(f.hlc &- row.hlc)
-                    cols[f.field].site.append(f.site)
+                    cols[f.field].site!.append(f.site)
                 }
             }
-            return WireTable(table: t.table, shared: shared, ids: ids, cl: cl, hlc: hlc.out, site: site,
-                             columns: cols.filter { !$0.rows.isEmpty })
+            for i in cols.indices where cols[i].site?.allSatisfy({ $0 == 0 }) == true { cols[i].site = nil }
+            return WireTable(table: t.table, shared: shared, ids: ids, cl: cl.allSatisfy { $0 == 1 } ? nil : cl, hlc: hlc.out,
+                             site: site.allSatisfy { $0 == 0 } ? nil : site, columns: cols.filter { !$0.rows.isEmpty })
         }
     }
 
@@ -80,7 +85,9 @@ extension WireChangeset {
         for (ti, t) in tables.enumerated() {
             let n = t.ids.count
             let where_ = "tables[\(ti)]"
-            guard t.shared.count == n, t.cl.count == n, t.hlc.count == n, t.site.count == n else {
+            let tcl = t.cl ?? Array(repeating: 1, count: n)
+            let tsite = t.site ?? Array(repeating: 0, count: n)
+            guard t.shared.count == n, tcl.count == n, t.hlc.count == n, tsite.count == n else {
                 throw ModelError(.inconsistent, field: where_, reason: "shared, ids, cl, hlc and site must have the same length")
             }
             var rows: [RowChange] = []
@@ -96,11 +103,11 @@ extension WireChangeset {
                 var view = String.UnicodeScalarView()
                 view.append(contentsOf: scalars)
                 let id = String(view)
-                guard t.cl[i] > 0 else { throw ModelError.invalid("\(where_).cl[\(i)]", String(t.cl[i]), "is not a causal length (must be ≥ 1)") }
-                guard sites.indices.contains(t.site[i]) else {
-                    throw ModelError.invalid("\(where_).site[\(i)]", String(t.site[i]), "is not an index into sites")
+                guard tcl[i] > 0 else { throw ModelError.invalid("\(where_).cl[\(i)]", String(tcl[i]), "is not a causal length (must be ≥ 1)") }
+                guard sites.indices.contains(tsite[i]) else {
+                    throw ModelError.invalid("\(where_).site[\(i)]", String(tsite[i]), "is not an index into sites")
                 }
-                rows.append(RowChange(id: id, cl: t.cl[i], hlc: hd.next(t.hlc[i]), site: t.site[i]))
+                rows.append(RowChange(id: id, cl: tcl[i], hlc: hd.next(t.hlc[i]), site: tsite[i]))
             }
             var fields: [String] = []
             for (ci, c) in t.columns.enumerated() {
@@ -109,7 +116,8 @@ extension WireChangeset {
                     throw ModelError(.inconsistent, field: cw, value: c.field, reason: "repeats a field")
                 }
                 let m = c.rows.count
-                guard c.values.count == m, c.hlc.count == m, c.site.count == m else {
+                let csite = c.site ?? Array(repeating: 0, count: m)
+                guard c.values.count == m, c.hlc.count == m, csite.count == m else {
                     throw ModelError(.inconsistent, field: cw, reason: "rows, values, hlc and site must have the same length")
                 }
                 let fi = fields.count
@@ -122,13 +130,13 @@ extension WireChangeset {
                         throw ModelError.invalid("\(cw).rows[\(k)]", String(c.rows[k]), "points outside the table's rows or not after the previous one")
                     }
                     last = r
-                    guard sites.indices.contains(c.site[k]) else {
-                        throw ModelError.invalid("\(cw).site[\(k)]", String(c.site[k]), "is not an index into sites")
+                    guard sites.indices.contains(csite[k]) else {
+                        throw ModelError.invalid("\(cw).site[\(k)]", String(csite[k]), "is not an index into sites")
                     }
                     guard rows[r].cl % 2 == 1 else {
                         throw ModelError(.inconsistent, field: "\(cw).rows[\(k)]", reason: "a deleted row (even cl) carries no fields")
                     }
-                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: rows[r].hlc &+ c.hlc[k], site: c.site[k]))
+                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: rows[r].hlc &+ c.hlc[k], site: csite[k]))
                 }
             }
             out.tables.append(TableChanges(table: t.table, fields: fields, rows: rows))

@@ -32,8 +32,10 @@ enum ClockFunction {
             let headerHLC = input.loadUnaligned(fromByteOffset: 0, as: Int64.self)
             let headerSite = input.loadUnaligned(fromByteOffset: 8, as: Int32.self)
             // Output: the input with the overrides of the columns in mask replaced (or added).
-            var out = [UInt8](input)
-            out.reserveCapacity(n + ClockVector.overrideSize * mask.nonzeroBitCount)
+            let capacity = n + ClockVector.overrideSize * mask.nonzeroBitCount
+            withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer in
+            buffer.copyMemory(from: input)
+            var count = n
             var k: Int32 = 5
             var m = mask
             var c = 0
@@ -41,34 +43,32 @@ enum ClockFunction {
                 if m & 1 != 0 {
                     var at: Int? = nil
                     var p = ClockVector.headerSize
-                    while p + ClockVector.overrideSize <= out.count {
-                        if Int(out[p]) == c { at = p; break }
+                    while p + ClockVector.overrideSize <= count {
+                        if Int(buffer[p]) == c { at = p; break }
                         p += ClockVector.overrideSize
                     }
                     if let capture {
-                        let oldHLC = at.map { o in out.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o + 1, as: Int64.self) } } ?? headerHLC
-                        let oldSite = at.map { o in out.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o + 9, as: Int32.self) } } ?? headerSite
+                        let oldHLC = at.map { buffer.loadUnaligned(fromByteOffset: $0 + 1, as: Int64.self) } ?? headerHLC
+                        let oldSite = at.map { buffer.loadUnaligned(fromByteOffset: $0 + 9, as: Int32.self) } ?? headerSite
                         if k < argc {
                             ValueCodec.append(column: c, clock: (Int64(littleEndian: oldHLC), Int32(littleEndian: oldSite)),
                                               sqliteValue: argv[Int(k)], to: &capture.payload)
                         }
                     }
                     k += 1
-                    if at == nil {
-                        at = out.count
-                        out.append(UInt8(c))
-                        out.append(contentsOf: repeatElement(0, count: ClockVector.overrideSize - 1))
+                    let o: Int
+                    if let at { o = at } else {
+                        o = count
+                        buffer[o] = UInt8(c)
+                        count += ClockVector.overrideSize
                     }
-                    out.withUnsafeMutableBytes { raw in
-                        raw.storeBytes(of: hlc.littleEndian, toByteOffset: at! + 1, as: Int64.self)
-                        raw.storeBytes(of: site.littleEndian, toByteOffset: at! + 9, as: Int32.self)
-                    }
+                    buffer.storeBytes(of: hlc.littleEndian, toByteOffset: o + 1, as: Int64.self)
+                    buffer.storeBytes(of: site.littleEndian, toByteOffset: o + 9, as: Int32.self)
                 }
                 m >>= 1
                 c += 1
             }
-            out.withUnsafeBytes { raw in
-                sqlite3_result_blob(ctx, raw.baseAddress, Int32(raw.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            sqlite3_result_blob(ctx, buffer.baseAddress, Int32(count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
             }
         }, nil, nil, nil)
     }

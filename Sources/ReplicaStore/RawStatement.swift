@@ -82,6 +82,12 @@ extension RawStatement {
 
     public func int64(_ col: Int32) -> Int64 { sqlite3_column_int64(handle, col) }
 
+    /// The blob of a column, valid only inside `body`.
+    public func withBlob<T>(_ col: Int32, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        let n = Int(sqlite3_column_bytes(handle, col))
+        return try body(UnsafeRawBufferPointer(start: sqlite3_column_blob(handle, col), count: n))
+    }
+
     public func data(_ col: Int32) -> Data {
         let n = Int(sqlite3_column_bytes(handle, col))
         guard n > 0, let p = sqlite3_column_blob(handle, col) else { return Data() }

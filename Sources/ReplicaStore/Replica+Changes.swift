@@ -12,11 +12,12 @@ public struct ChangeBatch: Sendable {
 }
 
 extension Replica {
-    /// The current state of every row changed after `cursor` (a local log position), reading at
-    /// most `limit` log entries. Each row is sent once with its current winners, however often it
-    /// changed; deleted rows are sent as deletes.
+    /// The current state of every row changed after `cursor` (a local log position), reading log
+    /// chunks until at least `limit` entries are read (a chunk holds up to `ChangeLog.chunkSize`).
+    /// Each row is sent once with its current winners, however often it changed; deleted rows
+    /// are sent as deletes.
     public func changes(since cursor: Int64, limit: Int = 10_000) throws -> ChangeBatch {
-        try dbQueue.read { db in try Self.changes(db: db, since: cursor, limit: limit, handles: handles, order: tableOrder) }
+        try dbQueue.read { db in try Self.changes(db: db, since: cursor, limit: limit, handles: handles, order: tableOrder, context: context) }
     }
 
     /// The highest log position (0 when nothing was ever written).
@@ -24,25 +25,34 @@ extension Replica {
         try dbQueue.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM _fb_log") ?? 0 }
     }
 
-    static func changes(db: Database, since cursor: Int64, limit: Int, handles: [String: TableHandle], order: [String]) throws -> ChangeBatch {
+    static func changes(db: Database, since cursor: Int64, limit: Int, handles: [String: TableHandle], order: [String],
+                        context: ConnectionContext) throws -> ChangeBatch {
+        func statement(_ key: ReplicaWriter.StatementKey, _ sql: String) throws -> RawStatement {
+            if let s = context.statements[key] { return s }
+            let s = try RawStatement(db, sql: sql)
+            context.statements[key] = s
+            return s
+        }
         let byIndex = Dictionary(uniqueKeysWithValues: handles.values.map { ($0.index, $0) })
         struct Key: Hashable { var tbl: Int64; var id: String }
         var masks: [Key: Int64] = [:]
         var keys: [Key] = []
         var last = cursor
         var scanned = 0
-        let rows = try Row.fetchCursor(db, sql: "SELECT seq, tbl, row_id, fields FROM _fb_log WHERE seq > ? ORDER BY seq LIMIT ?",
-                                       arguments: [cursor, limit])
-        while let r = try rows.next() {
-            let k = Key(tbl: r[1], id: r[2])
-            if let m = masks[k] { masks[k] = m | r[3] } else { masks[k] = r[3]; keys.append(k) }
-            last = r[0]
-            scanned += 1
+        let chunks = try RawStatement(db, sql: "SELECT seq, body FROM _fb_log WHERE seq > ? ORDER BY seq")
+        chunks.bind(1, cursor)
+        while scanned < limit, try chunks.next() {
+            last = chunks.int64(0)
+            chunks.withBlob(1) { body in
+                ChangeLog.forEach(in: body) { e in
+                    let k = Key(tbl: e.table, id: e.rowID)
+                    if let m = masks[k] { masks[k] = m | e.fields } else { masks[k] = e.fields; keys.append(k) }
+                    scanned += 1
+                }
+            }
         }
-        var hasMore = false
-        if scanned == limit {
-            hasMore = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM _fb_log WHERE seq > ?)", arguments: [last]) ?? false
-        }
+        chunks.reset()
+        let hasMore = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM _fb_log WHERE seq > ?)", arguments: [last]) ?? false
 
         var siteOut: [Int32: Int] = [:]
         var siteList: [SiteID] = []
@@ -61,14 +71,16 @@ extension Replica {
             guard let h = byIndex[k.tbl] else { continue }
             let n = h.columnCount
             var rc: RowChange
-            if let row = try Row.fetchOne(db.cachedStatement(sql: h.rowSQL), arguments: [k.id]) {
-                let clocks = ClockVector(data: row[n + 1], count: n + 1)
-                rc = RowChange(id: k.id, cl: row[n], hlc: clocks.hlc[0], site: out(clocks.site[0]))
+            let row = try statement(.init(table: h.index, kind: 5, mask: 0), h.rowSQL)
+            row.bind(1, k.id)
+            if try row.next() {
+                let clocks = ClockVector(data: row.data(Int32(n + 1)), count: n + 1)
+                rc = RowChange(id: k.id, cl: row.int64(Int32(n)), hlc: clocks.hlc[0], site: out(clocks.site[0]))
                 let mask = masks[k]!
                 for c in 0..<n where mask & (1 << c) != 0 && clocks.hlc[c + 1] != 0 {
-                    rc.fields.append(FieldChange(field: c, value: Value.fromDatabaseValue(row[c]) ?? .null,
-                                                 hlc: clocks.hlc[c + 1], site: out(clocks.site[c + 1])))
+                    rc.fields.append(FieldChange(field: c, value: row.value(Int32(c)), hlc: clocks.hlc[c + 1], site: out(clocks.site[c + 1])))
                 }
+                row.reset()
             } else if let t = try Row.fetchOne(db.cachedStatement(sql: "SELECT cl, hlc, site FROM _fb_tombstone WHERE tbl = ? AND row_id = ?"),
                                                arguments: [k.tbl, k.id]) {
                 rc = RowChange(id: k.id, cl: t[0], hlc: t[1], site: out(t[2]))

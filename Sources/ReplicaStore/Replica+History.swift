@@ -56,21 +56,27 @@ extension Replica {
             }
             // Values that were overwritten (the log keeps them with their clocks), deletes and re-creations.
             var lastCL: Int64 = 0
-            let log = try Row.fetchAll(db, sql: "SELECT seq, op, cl, hlc, site, payload FROM _fb_log WHERE row_id = ? AND tbl = ? ORDER BY seq",
-                                       arguments: [id, h.index])
-            for r in log {
-                let seq: Int64 = r[0]
-                let cl: Int64 = r[2]
-                let hlc = HLC(rawValue: r[3])
-                let s: Int32 = r[4]
+            var log: [(Int64, LogEntry)] = []
+            let chunks = try RawStatement(db, sql: "SELECT seq, body FROM _fb_log ORDER BY seq")
+            while try chunks.next() {
+                let seq = chunks.int64(0)
+                chunks.withBlob(1) { body in
+                    ChangeLog.forEach(in: body, wantPayload: { $0 == h.index && $1 == id }) { e in
+                        if e.table == h.index && e.rowID == id { log.append((seq, e)) }
+                    }
+                }
+            }
+            for (seq, e) in log {
+                let cl = e.cl
+                let hlc = HLC(rawValue: e.hlc)
+                let s = e.site
                 if cl % 2 == 0 {
                     out.append(HistoryEntry(field: nil, value: .null, hlc: hlc, site: site(s), kind: .deleted, isCurrent: false, sequence: seq))
                 } else if lastCL % 2 == 0 && lastCL > 0 && cl > lastCL {
                     out.append(HistoryEntry(field: nil, value: .null, hlc: hlc, site: site(s), kind: .recreated, isCurrent: false, sequence: seq))
                 }
                 lastCL = cl
-                let payload: Data? = r[5]
-                for e in ValueCodec.decode(payload ?? Data()) where e.column < n {
+                for e in ValueCodec.decode(Data(e.payload)) where e.column < n {
                     guard let clock = e.clock, clock.hlc != 0 else { continue }
                     out.append(HistoryEntry(field: h.schema.columns[e.column].name, value: e.value, hlc: HLC(rawValue: clock.hlc),
                                             site: site(clock.site), kind: kind(clock.site), isCurrent: false, sequence: seq))
@@ -88,6 +94,20 @@ extension Replica {
             var seen = Set<String>()
             out = out.filter { seen.insert("\($0.field ?? "-")|\($0.hlc.rawValue)|\($0.site)|\($0.kind == .lost)|\($0.kind.rawValue)").inserted }
             return out.sorted { ($0.hlc, $0.sequence) < ($1.hlc, $1.sequence) }
+        }
+    }
+
+    /// The table of a row that the log mentions (for records that no longer exist), if any.
+    public func loggedTable(of id: String) throws -> String? {
+        let byIndex = Dictionary(uniqueKeysWithValues: handles.values.map { ($0.index, $0.schema.name) })
+        return try dbQueue.read { db in
+            var found: Int64? = nil
+            let chunks = try RawStatement(db, sql: "SELECT body FROM _fb_log ORDER BY seq")
+            while found == nil, try chunks.next() {
+                chunks.withBlob(0) { body in ChangeLog.forEach(in: body) { e in if e.rowID == id && found == nil { found = e.table } } }
+            }
+            chunks.reset()
+            return found.flatMap { byIndex[$0] }
         }
     }
 

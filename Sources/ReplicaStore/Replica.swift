@@ -15,6 +15,7 @@ public final class Replica: Sendable {
     public let tableOrder: [String]
     /// This replica's identity, region and device name.
     public let info: ReplicaInfo
+    let context: ConnectionContext
 
     /// Creates a new replica file. Refuses to touch an existing file.
     public static func create(
@@ -27,7 +28,8 @@ public final class Replica: Sendable {
         }
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous)
+        let context = ConnectionContext()
+        let queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous, context: context)
         do {
             try ReplicaSchema.migrator(for: tables).migrate(queue)
             try queue.write { db in
@@ -41,7 +43,7 @@ public final class Replica: Sendable {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             throw error
         }
-        return try Replica(path: path, queue: queue, tables: tables, configuration: configuration)
+        return try Replica(path: path, queue: queue, tables: tables, configuration: configuration, context: context)
     }
 
     /// Opens an existing replica, migrating its schema forward if needed.
@@ -53,8 +55,9 @@ public final class Replica: Sendable {
             throw ReplicaError(.notAReplica, "no replica at \(path); create one with `fieldbook init --region REGION`")
         }
         let queue: DatabaseQueue
+        let context = ConnectionContext()
         do {
-            queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous)
+            queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous, context: context)
             let isReplica = try queue.read { db in try db.tableExists("_fb_replica") }
             guard isReplica else { throw ReplicaError(.notAReplica, "\(path) is not a Fieldbook replica") }
             try ReplicaSchema.migrator(for: tables).migrate(queue)
@@ -63,7 +66,7 @@ public final class Replica: Sendable {
         } catch {
             throw ReplicaError(.notAReplica, "\(path) cannot be opened as a Fieldbook replica: \(error)")
         }
-        return try Replica(path: path, queue: queue, tables: tables, configuration: configuration)
+        return try Replica(path: path, queue: queue, tables: tables, configuration: configuration, context: context)
     }
 
     public enum Synchronous: String, Sendable {
@@ -71,20 +74,23 @@ public final class Replica: Sendable {
         case full = "FULL"
     }
 
-    private static func makeQueue(path: String, configuration: ReplicaConfiguration, synchronous: Synchronous) throws -> DatabaseQueue {
+    private static func makeQueue(path: String, configuration: ReplicaConfiguration, synchronous: Synchronous,
+                                  context: ConnectionContext) throws -> DatabaseQueue {
         var config = Configuration()
         config.journalMode = .wal
         config.busyMode = .timeout(configuration.busyTimeout)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
             try db.execute(sql: "PRAGMA cache_size = -\(configuration.cacheKiB)")
-            ClockFunction.register(db, capture: nil)
+            ClockFunction.register(db, capture: context.capture)
         }
         return try DatabaseQueue(path: path, configuration: config)
     }
 
-    private init(path: String, queue: DatabaseQueue, tables: [TableSchema], configuration: ReplicaConfiguration) throws {
+    private init(path: String, queue: DatabaseQueue, tables: [TableSchema], configuration: ReplicaConfiguration,
+                 context: ConnectionContext) throws {
         self.path = path
+        self.context = context
         self.dbQueue = queue
         self.configuration = configuration
         let (info, indices) = try queue.read { db -> (ReplicaInfo, [String: Int64]) in
@@ -119,7 +125,6 @@ public final class Replica: Sendable {
         do {
             return try dbQueue.write { db in
                 let w = try ReplicaWriter(db: db, replica: self)
-                defer { w.close() }
                 let result = try body(w)
                 try w.finish()
                 return result

@@ -17,16 +17,7 @@ enum ReplicaSchema {
                     created_at TEXT NOT NULL);
                 CREATE TABLE _fb_site (idx INTEGER PRIMARY KEY, site BLOB NOT NULL UNIQUE);
                 CREATE TABLE _fb_table (idx INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-                CREATE TABLE _fb_log (
-                    seq INTEGER PRIMARY KEY,
-                    tbl INTEGER NOT NULL,
-                    row_id TEXT NOT NULL,
-                    op INTEGER NOT NULL,
-                    cl INTEGER NOT NULL,
-                    hlc INTEGER NOT NULL,
-                    site INTEGER NOT NULL,
-                    fields INTEGER NOT NULL,
-                    payload BLOB);
+                CREATE TABLE _fb_log (seq INTEGER PRIMARY KEY, entries INTEGER NOT NULL, body BLOB NOT NULL);
                 CREATE TABLE _fb_tombstone (
                     tbl INTEGER NOT NULL,
                     row_id TEXT NOT NULL,

@@ -35,6 +35,18 @@ extension ReplicaWriter {
         return report
     }
 
+    /// Writes the columns of `mask` (one statement for every mask), the causal length and the clocks.
+    private func updateRow(_ h: TableHandle, id: String, mask: Int64, values: [Value?], cl: Int64, clocks: ClockVector) throws {
+        let n = h.columnCount
+        let up = try statement(StatementKey(table: h.index, kind: 4, mask: 0), h.updateAnySQL)
+        up.bind(1, mask)
+        for c in 0..<n where mask & (1 << c) != 0 { up.bind(Int32(c + 2), values[c] ?? .null) }
+        up.bind(Int32(n + 2), cl)
+        up.bind(Int32(n + 3), clocks.bytes)
+        up.bind(Int32(n + 4), id)
+        try up.run()
+    }
+
     private func apply(_ rc: RowChange, _ h: TableHandle, columns: [Int], sites: [Int32], siteIDs remote: [SiteID]) throws -> ApplyReport {
         let n = h.columnCount
         for f in rc.fields {
@@ -49,15 +61,19 @@ extension ReplicaWriter {
         var cl: Int64 = 0
         var clocks = ClockVector(count: n + 1)
         var alive = false
-        var old: [Value] = []
+        var old = [Value?](repeating: nil, count: n)
         let state = try statement(StatementKey(table: h.index, kind: 5, mask: 0), h.rowSQL)
         state.bind(1, rc.id)
         if try state.next() {
-            old = (0..<n).map { state.value(Int32($0)) }
+            defer { state.reset() }
             cl = state.int64(Int32(n))
             clocks = ClockVector(data: state.data(Int32(n + 1)), count: n + 1)
             alive = true
-            state.reset()
+            // Only the columns this change may overwrite (history) or must not change (immutable).
+            let adopting = rc.cl > cl
+            for f in rc.fields { old[columns[f.field]] = state.value(Int32(columns[f.field])) }
+            if adopting { for c in 0..<n where old[c] == nil { old[c] = state.value(Int32(c)) } }
+            for c in h.immutableColumns where old[c] == nil { old[c] = state.value(Int32(c)) }
         } else if let dead = try tombstone(h, rc.id) {
             cl = dead
         }
@@ -69,7 +85,7 @@ extension ReplicaWriter {
             var out: [UInt8] = []
             guard wasAlive else { return out }
             for c in 0..<n where m & (1 << c) != 0 {
-                ValueCodec.append(.init(column: c, value: old[c], clock: (oldClocks.hlc[c + 1], oldClocks.site[c + 1])), to: &out)
+                ValueCodec.append(.init(column: c, value: old[c] ?? .null, clock: (oldClocks.hlc[c + 1], oldClocks.site[c + 1])), to: &out)
             }
             return out
         }
@@ -97,9 +113,9 @@ extension ReplicaWriter {
                 : FieldVersion(hlc: HLC(rawValue: clocks.hlc[c + 1]), site: siteIDs[clocks.site[c + 1]] ?? remote[f.site])
             switch Resolver.field(incomingCL: rc.cl, incoming: incoming, localCL: cl, local: local) {
             case .wins, .winsNewIncarnation:
-                if !newIncarnation, h.immutableColumns.contains(c), old[c] != f.value {
+                if !newIncarnation, h.immutableColumns.contains(c), let o = old[c], o != f.value {
                     throw ReplicaError(.immutableField,
-                        "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) cannot change from \"\(old[c].display)\" to \"\(f.value.display)\"",
+                        "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) cannot change from \"\((old[c] ?? .null).display)\" to \"\(f.value.display)\"",
                         table: h.schema.name, id: rc.id)
                 }
                 values[c] = f.value
@@ -129,12 +145,7 @@ extension ReplicaWriter {
         } else if newIncarnation {
             let full = values.map { $0 ?? .null }
             if wasAlive {
-                let up = try statement(StatementKey(table: h.index, kind: 4, mask: all), h.updateSQL(mask: all))
-                for (i, v) in full.enumerated() { up.bind(Int32(i + 1), v) }
-                up.bind(Int32(n + 1), cl)
-                up.bind(Int32(n + 2), clocks.bytes)
-                up.bind(Int32(n + 3), rc.id)
-                try up.run()
+                try updateRow(h, id: rc.id, mask: all, values: full.map { Optional($0) }, cl: cl, clocks: clocks)
             } else {
                 if wasCL > 0 {
                     try db.execute(sql: "DELETE FROM _fb_tombstone WHERE tbl = ? AND row_id = ?", arguments: [h.index, rc.id])
@@ -148,13 +159,7 @@ extension ReplicaWriter {
             }
             try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: all, payload: superseded(all))
         } else if mask != 0 {
-            let up = try statement(StatementKey(table: h.index, kind: 4, mask: mask), h.updateSQL(mask: mask))
-            var i: Int32 = 1
-            for c in 0..<n where mask & (1 << c) != 0 { up.bind(i, values[c]!); i += 1 }
-            up.bind(i, cl)
-            up.bind(i + 1, clocks.bytes)
-            up.bind(i + 2, rc.id)
-            try up.run()
+            try updateRow(h, id: rc.id, mask: mask, values: values, cl: cl, clocks: clocks)
             try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: mask, payload: superseded(mask))
         }
 

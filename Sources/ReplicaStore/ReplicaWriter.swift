@@ -15,22 +15,24 @@ public final class ReplicaWriter {
     var siteIndex: [SiteID: Int32] = [:]
     let localSite: Int32 = 1
     var nextSeq: Int64
+    /// Log entries not yet written (see `ChangeLog`).
+    var pending: [UInt8] = []
+    var pendingCount = 0
     var hasTombstones: Bool
     var now: Int64
-    let capture = ClockCapture()
+    let context: ConnectionContext
+    var capture: ClockCapture { context.capture }
 
     struct StatementKey: Hashable {
         var table: Int64
         var kind: Int
         var mask: Int64
     }
-    var statements: [StatementKey: RawStatement] = [:]
-
-    /// A statement prepared once per transaction, by key.
+    /// A statement prepared once per connection, by key.
     func statement(_ key: StatementKey, _ sql: @autoclosure () -> String) throws -> RawStatement {
-        if let s = statements[key] { return s }
+        if let s = context.statements[key] { return s }
         let s = try RawStatement(db, sql: sql())
-        statements[key] = s
+        context.statements[key] = s
         return s
     }
 
@@ -41,31 +43,26 @@ public final class ReplicaWriter {
     init(db: Database, replica: Replica) throws {
         self.db = db
         self.replica = replica
-        let last = try Int64.fetchOne(db, sql: "SELECT hlc FROM _fb_replica WHERE id = 1") ?? 0
+        self.context = replica.context
+        let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT hlc FROM _fb_replica WHERE id = 1")) ?? 0
         clock = HybridLogicalClock(last: HLC(rawValue: last), maxDriftMillis: replica.configuration.maxDriftMillis)
         startClock = clock.last
-        for r in try Row.fetchAll(db, sql: "SELECT idx, site FROM _fb_site") {
+        for r in try Row.fetchAll(db.cachedStatement(sql: "SELECT idx, site FROM _fb_site")) {
             let idx: Int32 = r["idx"]
             if let s = SiteID(bytes: [UInt8](r["site"] as Data)) {
                 siteIDs[idx] = s
                 siteIndex[s] = idx
             }
         }
-        nextSeq = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM _fb_log") ?? 0) + 1
-        hasTombstones = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM _fb_tombstone)") ?? false
+        nextSeq = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM _fb_log")) ?? 0) + 1
+        hasTombstones = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM _fb_tombstone)")) ?? false
         now = replica.configuration.clock()
-        ClockFunction.register(db, capture: capture)
-    }
-
-    /// Detaches `fb_setclock` from this writer (it outlives the transaction on the connection).
-    func close() {
-        statements.removeAll()
-        ClockFunction.register(db, capture: nil)
     }
 
     func finish() throws {
+        try flushLog()
         if clock.last != startClock {
-            try db.execute(sql: "UPDATE _fb_replica SET hlc = ? WHERE id = 1", arguments: [clock.last.rawValue])
+            try db.cachedStatement(sql: "UPDATE _fb_replica SET hlc = ? WHERE id = 1").execute(arguments: [clock.last.rawValue])
         }
     }
 
@@ -74,19 +71,23 @@ public final class ReplicaWriter {
     }
 
     func log(_ h: TableHandle, id: String, op: Op, cl: Int64, hlc: Int64, site: Int32, fields: Int64, payload: [UInt8]?) throws {
-        let s = try statement(StatementKey(table: -1, kind: 0, mask: 0),
-                              "INSERT INTO _fb_log (seq,tbl,row_id,op,cl,hlc,site,fields,payload) VALUES (?,?,?,?,?,?,?,?,?)")
+        ChangeLog.append(LogEntry(table: h.index, rowID: id, op: op.rawValue, cl: cl, hlc: hlc, site: site, fields: fields,
+                                  payload: payload ?? []), to: &pending)
+        pendingCount += 1
+        if pendingCount >= ChangeLog.chunkSize { try flushLog() }
+    }
+
+    /// Writes the buffered log entries as one chunk.
+    func flushLog() throws {
+        guard pendingCount > 0 else { return }
+        let s = try statement(StatementKey(table: -1, kind: 0, mask: 0), "INSERT INTO _fb_log (seq, entries, body) VALUES (?,?,?)")
         s.bind(1, nextSeq)
-        s.bind(2, h.index)
-        s.bind(3, id)
-        s.bind(4, op.rawValue)
-        s.bind(5, cl)
-        s.bind(6, hlc)
-        s.bind(7, Int64(site))
-        s.bind(8, fields)
-        s.bind(9, payload)
+        s.bind(2, Int64(pendingCount))
+        s.bind(3, pending)
         try s.run()
         nextSeq += 1
+        pending.removeAll(keepingCapacity: true)
+        pendingCount = 0
     }
 
     func validate(_ h: TableHandle, _ value: Value, at i: Int) throws {
@@ -142,9 +143,31 @@ public final class ReplicaWriter {
         try insert(h, id: id, values: row)
     }
 
+    /// Sets one column of a live row (the hot path: no arrays).
+    public func update(_ h: TableHandle, id: String, column c: Int, value v: Value) throws {
+        if h.immutableColumns.contains(c) {
+            throw ReplicaError(.immutableField, "\(h.schema.name).\(h.schema.columns[c].name) cannot change after the record is created",
+                               table: h.schema.name, id: id)
+        }
+        try validate(h, v, at: c)
+        let mask: Int64 = 1 << c
+        let hlc = try tick()
+        let s = try statement(StatementKey(table: h.index, kind: 2, mask: mask), h.localUpdateSQL(mask: mask))
+        s.bind(1, v)
+        s.bind(2, mask)
+        s.bind(3, hlc)
+        s.bind(4, Int64(localSite))
+        s.bind(5, id)
+        guard try s.run() == 1 else {
+            throw ReplicaError(.notFound, "no \(h.schema.name) with id \(id)", table: h.schema.name, id: id)
+        }
+        try log(h, id: id, op: .update, cl: capture.cl, hlc: hlc, site: localSite, fields: mask, payload: capture.payload)
+    }
+
     /// Sets columns of a live row (`changes`: column index → value).
     public func update(_ h: TableHandle, id: String, changes: [(column: Int, value: Value)]) throws {
         guard !changes.isEmpty else { return }
+        if changes.count == 1 { return try update(h, id: id, column: changes[0].column, value: changes[0].value) }
         var mask: Int64 = 0
         var args: [Value] = []
         for (c, v) in (changes.count == 1 ? changes : changes.sorted(by: { $0.column < $1.column })) {

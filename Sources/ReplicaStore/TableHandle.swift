@@ -26,15 +26,17 @@ public final class TableHandle: Sendable {
 
     var columnCount: Int { schema.columns.count }
 
-    /// `UPDATE … SET` for the columns of `mask`, with the clocks passed whole.
-    func updateSQL(mask: Int64) -> String {
+    /// One `UPDATE` for any set of columns: ?1 is the mask, ?2… the values (column i at ?(i+2),
+    /// ignored when not in the mask), then the causal length, the clocks and the id.
+    var updateAnySQL: String {
         var sets: [String] = []
-        for i in 0..<columnCount where mask & (1 << i) != 0 {
-            sets.append("\(ReplicaSchema.quote(schema.columns[i].name))=?")
+        for i in 0..<columnCount {
+            let q = ReplicaSchema.quote(schema.columns[i].name)
+            sets.append("\(q)=CASE WHEN (?1>>\(i))&1 THEN ?\(i + 2) ELSE \(q) END")
         }
-        sets.append("_cl=?")
-        sets.append("_clocks=?")
-        return "UPDATE \(quoted) SET \(sets.joined(separator: ",")) WHERE id=?"
+        sets.append("_cl=?\(columnCount + 2)")
+        sets.append("_clocks=?\(columnCount + 3)")
+        return "UPDATE \(quoted) SET \(sets.joined(separator: ",")) WHERE id=?\(columnCount + 4)"
     }
 
     /// `UPDATE … SET` for the columns of `mask`, patching the clocks in SQL (local writes).

@@ -101,7 +101,7 @@ import Testing
         bad = w
         bad.tables[0].cl = [2]
         #expect(throws: ModelError.self) { try bad.changeset() }
-        w.tables[0].cl = []
+        w.tables[0].hlc = []
         #expect(throws: ModelError.self) { try w.changeset() }
     }
 }

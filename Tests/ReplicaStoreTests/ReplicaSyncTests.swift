@@ -8,7 +8,8 @@ import Testing
     @Test func changesSinceCursorSendOnlyTheDeltaInBatches() throws {
         let t = try TestReplicas()
         let a = try t.make("a", tables: [plainTable]), b = try t.make("b", tables: [plainTable])
-        try a.write { w in for i in 0..<50 { try w.insert("note", id: "n\(i)", values: ["a": .text("\(i)")]) } }
+        // 50 transactions: 50 log chunks; a batch reads whole chunks until it has `limit` entries.
+        for i in 0..<50 { try a.write { w in try w.insert("note", id: "n\(i)", values: ["a": .text("\(i)")]) } }
         var cursor: Int64 = 0
         var batches = 0
         while true {

@@ -1,0 +1,88 @@
+import Foundation
+
+/// One entry of the change log: a write to one row.
+struct LogEntry: Equatable {
+    var table: Int64
+    var rowID: String
+    var op: Int64
+    /// The row's causal length after the write.
+    var cl: Int64
+    var hlc: Int64
+    var site: Int32
+    /// The columns the write set (bit i = column i); 0 for a delete.
+    var fields: Int64
+    /// The values the write overwrote, with their clocks (`ValueCodec`), for history.
+    var payload: [UInt8]
+}
+
+/// The change log is stored in chunks: each `_fb_log` row holds up to `chunkSize` entries in
+/// one blob. Writes buffer entries in memory and flush them in the same transaction, so a
+/// change costs a buffer append instead of a row of its own. The chunk's `seq` is the cursor
+/// of "changes since N".
+///
+/// Entry encoding: varint table, varint id length + UTF-8 id, u8 op, then varint-zigzag cl, hlc,
+/// site and fields, varint payload length + payload.
+enum ChangeLog {
+    static let chunkSize = 512
+
+    static func append(_ e: LogEntry, to out: inout [UInt8]) {
+        appendVarint(UInt64(e.table), to: &out)
+        appendVarint(UInt64(e.rowID.utf8.count), to: &out)
+        out.append(contentsOf: e.rowID.utf8)
+        out.append(UInt8(truncatingIfNeeded: e.op))
+        appendVarint(zigzag(e.cl), to: &out)
+        appendVarint(zigzag(e.hlc), to: &out)
+        appendVarint(zigzag(Int64(e.site)), to: &out)
+        appendVarint(UInt64(bitPattern: e.fields), to: &out)
+        appendVarint(UInt64(e.payload.count), to: &out)
+        out.append(contentsOf: e.payload)
+    }
+
+    /// Calls `body` for each entry of a chunk; `wantPayload` decides (from table and id)
+    /// whether the payload is decoded.
+    static func forEach(in chunk: UnsafeRawBufferPointer, wantPayload: (Int64, String) -> Bool = { _, _ in false },
+                        _ body: (LogEntry) throws -> Void) rethrows {
+        var p = 0
+        let n = chunk.count
+        func varint() -> UInt64? {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while p < n {
+                let b = chunk[p]
+                p += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 { return v }
+                shift += 7
+                if shift > 63 { return nil }
+            }
+            return nil
+        }
+        while p < n {
+            guard let table = varint(), let len = varint(), p + Int(len) <= n else { return }
+            let id = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[p..<(p + Int(len))]), as: UTF8.self)
+            p += Int(len)
+            guard p < n else { return }
+            let op = Int64(chunk[p])
+            p += 1
+            guard let cl = varint(), let hlc = varint(), let site = varint(), let fields = varint(), let plen = varint(),
+                  p + Int(plen) <= n else { return }
+            var payload: [UInt8] = []
+            if plen > 0 && wantPayload(Int64(table), id) { payload = Array(chunk[p..<(p + Int(plen))]) }
+            p += Int(plen)
+            try body(LogEntry(table: Int64(table), rowID: id, op: op, cl: unzigzag(cl), hlc: unzigzag(hlc),
+                              site: Int32(truncatingIfNeeded: unzigzag(site)), fields: Int64(bitPattern: fields), payload: payload))
+        }
+    }
+
+    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
+
+    static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
+        var x = v
+        while x >= 0x80 {
+            out.append(UInt8(x & 0x7F) | 0x80)
+            x >>= 7
+        }
+        out.append(UInt8(x))
+    }
+}
