@@ -18,6 +18,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // CSV parsing and writing (RFC 4180 quoting, embedded line breaks): see commit message.
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // gzip of request and response bodies (zlib through NIO ByteBuffers).
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // Shared model: records, vocabularies, fuzzy dates, validation, wire messages. Foundation only.
@@ -43,17 +49,52 @@ let package = Package(
             ],
             path: "Sources/FieldbookKit"
         ),
+        // The sync server: store protocol, SQLite store, tokens, HTTP routes (Hummingbird).
+        .target(
+            name: "SyncServer",
+            dependencies: [
+                "FieldbookModel", "SyncCore", "ReplicaStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/SyncServer",
+            resources: [.copy("openapi.json")]
+        ),
+        // The sync client: HTTP transport (AsyncHTTPClient) and the engine that runs a sync.
+        .target(
+            name: "SyncClient",
+            dependencies: [
+                "FieldbookModel", "SyncCore", "ReplicaStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/SyncClient"
+        ),
         .executableTarget(
             name: "fieldbook",
             dependencies: [
-                "FieldbookModel", "ReplicaStore", "FieldbookKit",
+                "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Client"
         ),
         .executableTarget(
             name: "fieldbook-server",
-            dependencies: ["FieldbookModel"],
+            dependencies: [
+                "FieldbookModel", "SyncServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Server"
         ),
         .executableTarget(
@@ -73,6 +114,16 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "CLITests", dependencies: ["fieldbook"]),
+        .testTarget(
+            name: "SyncServerTests",
+            dependencies: [
+                "SyncServer", "FieldbookModel", "ReplicaStore", "fieldbook", "fieldbook-server",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

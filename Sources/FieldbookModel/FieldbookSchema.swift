@@ -15,7 +15,8 @@ public enum FieldbookSchema {
             ColumnSchema("notes", check: Checks.text),
         ],
         immutable: ["region"],
-        indexed: ["name"]
+        indexed: ["name"],
+        partition: "region"
     )
 
     public static let alias = TableSchema(
@@ -26,7 +27,8 @@ public enum FieldbookSchema {
             ColumnSchema("name", required: true, check: Checks.line),
         ],
         immutable: ["region", "person_id"],
-        indexed: ["person_id", "name"]
+        indexed: ["person_id", "name"],
+        partition: "region"
     )
 
     public static let incident = TableSchema(
@@ -50,7 +52,8 @@ public enum FieldbookSchema {
             ColumnSchema("ref", check: Checks.line),
         ],
         immutable: ["region", "person_id"],
-        indexed: ["person_id", "ref"]
+        indexed: ["person_id", "ref"],
+        partition: "region"
     )
 
     public static let charge = TableSchema(
@@ -63,7 +66,8 @@ public enum FieldbookSchema {
             ColumnSchema("part", check: Checks.part),
         ],
         immutable: ["region", "incident_id"],
-        indexed: ["incident_id"]
+        indexed: ["incident_id"],
+        partition: "region"
     )
 
     public static let source = TableSchema(
@@ -77,7 +81,8 @@ public enum FieldbookSchema {
             ColumnSchema("reliability", check: Checks.vocabulary(Reliability.self)),
         ],
         immutable: ["region", "incident_id"],
-        indexed: ["incident_id"]
+        indexed: ["incident_id"],
+        partition: "region"
     )
 
     /// All record tables, parents before children.

@@ -35,9 +35,14 @@ public struct TableSchema: Sendable {
     public var immutable: Set<String>
     /// Columns to index for lookups (not unique: uniqueness across replicas cannot be enforced by SQLite).
     public var indexed: [String]
+    /// The column that partitions rows between sync peers (the owning region), if any. Pulls
+    /// can be limited to some partitions; a deleted row remembers its partition.
+    public var partition: String?
     private let positions: [String: Int]
 
-    public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = []) {
+    public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = [],
+                partition: String? = nil) {
+        self.partition = partition
         precondition(columns.count <= 62, "a table may have at most 62 synced columns")
         self.name = name
         self.columns = columns

@@ -13,6 +13,9 @@ struct LogEntry: Equatable {
     var fields: Int64
     /// The values the write overwrote, with their clocks (`ValueCodec`), for history.
     var payload: [UInt8]
+    /// Where the change came from: 0 for a local write, else the peer it was received from
+    /// (so that it is not sent back there).
+    var origin: Int64 = 0
 }
 
 /// The change log is stored in chunks: each `_fb_log` row holds up to `chunkSize` entries in
@@ -21,7 +24,7 @@ struct LogEntry: Equatable {
 /// of "changes since N".
 ///
 /// Entry encoding: varint table, varint id length + UTF-8 id, u8 op, then varint-zigzag cl, hlc,
-/// site and fields, varint payload length + payload.
+/// site and fields, varint payload length + payload, varint origin.
 enum ChangeLog {
     static let chunkSize = 512
 
@@ -36,6 +39,7 @@ enum ChangeLog {
         appendVarint(UInt64(bitPattern: e.fields), to: &out)
         appendVarint(UInt64(e.payload.count), to: &out)
         out.append(contentsOf: e.payload)
+        appendVarint(UInt64(bitPattern: e.origin), to: &out)
     }
 
     /// Calls `body` for each entry of a chunk; `wantPayload` decides (from table and id)
@@ -69,8 +73,10 @@ enum ChangeLog {
             var payload: [UInt8] = []
             if plen > 0 && wantPayload(Int64(table), id) { payload = Array(chunk[p..<(p + Int(plen))]) }
             p += Int(plen)
+            guard let origin = varint() else { return }
             try body(LogEntry(table: Int64(table), rowID: id, op: op, cl: unzigzag(cl), hlc: unzigzag(hlc),
-                              site: Int32(truncatingIfNeeded: unzigzag(site)), fields: Int64(bitPattern: fields), payload: payload))
+                              site: Int32(truncatingIfNeeded: unzigzag(site)), fields: Int64(bitPattern: fields), payload: payload,
+                              origin: Int64(bitPattern: origin)))
         }
     }
 

@@ -16,8 +16,17 @@ extension Replica {
     /// chunks until at least `limit` entries are read (a chunk holds up to `ChangeLog.chunkSize`).
     /// Each row is sent once with its current winners, however often it changed; deleted rows
     /// are sent as deletes.
-    public func changes(since cursor: Int64, limit: Int = 10_000) throws -> ChangeBatch {
-        try dbQueue.read { db in try Self.changes(db: db, since: cursor, limit: limit, handles: handles, order: tableOrder, context: context) }
+    ///
+    /// - Parameters:
+    ///   - excludingOrigin: skip entries received from this peer (see `apply(_:origin:)`), so that
+    ///     a change is not sent back where it came from.
+    ///   - partitions: only rows whose partition column (the region) is one of these; nil for all.
+    public func changes(since cursor: Int64, limit: Int = 10_000, excludingOrigin: Int64? = nil,
+                        partitions: Set<String>? = nil) throws -> ChangeBatch {
+        try dbQueue.read { db in
+            try Self.changes(db: db, since: cursor, limit: limit, handles: handles, order: tableOrder, context: context,
+                             excludingOrigin: excludingOrigin, partitions: partitions)
+        }
     }
 
     /// The highest log position (0 when nothing was ever written).
@@ -26,7 +35,7 @@ extension Replica {
     }
 
     static func changes(db: Database, since cursor: Int64, limit: Int, handles: [String: TableHandle], order: [String],
-                        context: ConnectionContext) throws -> ChangeBatch {
+                        context: ConnectionContext, excludingOrigin: Int64? = nil, partitions: Set<String>? = nil) throws -> ChangeBatch {
         func statement(_ key: ReplicaWriter.StatementKey, _ sql: String) throws -> RawStatement {
             if let s = context.statements[key] { return s }
             let s = try RawStatement(db, sql: sql)
@@ -45,9 +54,10 @@ extension Replica {
             last = chunks.int64(0)
             chunks.withBlob(1) { body in
                 ChangeLog.forEach(in: body) { e in
+                    scanned += 1
+                    if let x = excludingOrigin, e.origin == x { return }
                     let k = Key(tbl: e.table, id: e.rowID)
                     if let m = masks[k] { masks[k] = m | e.fields } else { masks[k] = e.fields; keys.append(k) }
-                    scanned += 1
                 }
             }
         }
@@ -74,6 +84,10 @@ extension Replica {
             let row = try statement(.init(table: h.index, kind: 5, mask: 0), h.rowSQL)
             row.bind(1, k.id)
             if try row.next() {
+                if let partitions, let pc = h.partitionColumn, !partitions.contains(row.value(Int32(pc)).text ?? "") {
+                    row.reset()
+                    continue
+                }
                 let clocks = ClockVector(data: row.data(Int32(n + 1)), count: n + 1)
                 rc = RowChange(id: k.id, cl: row.int64(Int32(n)), hlc: clocks.hlc[0], site: out(clocks.site[0]))
                 let mask = masks[k]!
@@ -81,8 +95,9 @@ extension Replica {
                     rc.fields.append(FieldChange(field: c, value: row.value(Int32(c)), hlc: clocks.hlc[c + 1], site: out(clocks.site[c + 1])))
                 }
                 row.reset()
-            } else if let t = try Row.fetchOne(db.cachedStatement(sql: "SELECT cl, hlc, site FROM _fb_tombstone WHERE tbl = ? AND row_id = ?"),
+            } else if let t = try Row.fetchOne(db.cachedStatement(sql: "SELECT cl, hlc, site, part FROM _fb_tombstone WHERE tbl = ? AND row_id = ?"),
                                                arguments: [k.tbl, k.id]) {
+                if let partitions, h.partitionColumn != nil, !partitions.contains((t[3] as String?) ?? "") { continue }
                 rc = RowChange(id: k.id, cl: t[0], hlc: t[1], site: out(t[2]))
             } else {
                 continue

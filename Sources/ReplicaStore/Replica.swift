@@ -136,6 +136,12 @@ public final class Replica: Sendable {
         }
     }
 
+    /// Runs `body` in a plain write transaction (for tables outside the sync engine, such as
+    /// sync state; changes to synced tables belong in `write`).
+    public func writeDatabase<T>(_ body: (Database) throws -> T) throws -> T {
+        try dbQueue.write(body)
+    }
+
     /// Runs `body` with read access to the database.
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         try dbQueue.read(body)
@@ -143,8 +149,8 @@ public final class Replica: Sendable {
 
     /// Applies a changeset from another replica in one transaction and reports what changed.
     /// Throws (and changes nothing) when a change is invalid or its clock is too far ahead.
-    public func apply(_ changeset: Changeset) throws -> ApplyReport {
-        try write { w in try w.apply(changeset) }
+    public func apply(_ changeset: Changeset, origin: Int64 = 0) throws -> ApplyReport {
+        try write { w in try w.apply(changeset, origin: origin) }
     }
 }
 

@@ -24,6 +24,7 @@ enum ReplicaSchema {
                     cl INTEGER NOT NULL,
                     hlc INTEGER NOT NULL,
                     site INTEGER NOT NULL,
+                    part TEXT,
                     PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;
                 CREATE TABLE _fb_lost (
                     tbl INTEGER NOT NULL,

@@ -4,6 +4,9 @@ import GRDB
 import SyncCore
 
 extension ReplicaWriter {
+    /// The id under which changes received from `site` are recorded as their origin.
+    public func originID(for site: SiteID) throws -> Int64 { Int64(try localIndex(of: site)) }
+
     /// The local site index of `site`, registering it when new.
     func localIndex(of site: SiteID) throws -> Int32 {
         if let i = siteIndex[site] { return i }
@@ -18,8 +21,11 @@ extension ReplicaWriter {
         do { _ = try clock.receive(HLC(rawValue: hlc), physicalMillis: now) } catch { throw ReplicaError.clock(error) }
     }
 
-    /// Merges a changeset from another replica (see `Resolver` for the rules).
-    public func apply(_ cs: Changeset) throws -> ApplyReport {
+    /// Merges a changeset from another replica (see `Resolver` for the rules). `origin` is
+    /// recorded with the changes it makes (see `Replica.changes(since:limit:excludingOrigin:)`).
+    public func apply(_ cs: Changeset, origin: Int64 = 0) throws -> ApplyReport {
+        self.origin = origin
+        defer { self.origin = 0 }
         let sites = try cs.sites.map { try localIndex(of: $0) }
         var report = ApplyReport()
         for t in cs.tables {
@@ -137,8 +143,9 @@ extension ReplicaWriter {
             // Deleted (now, or already): the row leaves its table; the tombstone keeps the causal length.
             if newIncarnation {
                 if wasAlive { try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [rc.id]) }
-                try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site) VALUES (?,?,?,?,?)",
-                               arguments: [h.index, rc.id, cl, rc.hlc, Int64(site)])
+                let part = h.partitionColumn.flatMap { old[$0]?.text }
+                try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site,part) VALUES (?,?,?,?,?,?)",
+                               arguments: [h.index, rc.id, cl, rc.hlc, Int64(site), part])
                 hasTombstones = true
                 try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: 0, payload: superseded(all))
             }

@@ -20,6 +20,8 @@ public final class ReplicaWriter {
     var pendingCount = 0
     var hasTombstones: Bool
     var now: Int64
+    /// The origin recorded with log entries (0 = local writes; set while applying a remote changeset).
+    var origin: Int64 = 0
     let context: ConnectionContext
     var capture: ClockCapture { context.capture }
 
@@ -72,7 +74,7 @@ public final class ReplicaWriter {
 
     func log(_ h: TableHandle, id: String, op: Op, cl: Int64, hlc: Int64, site: Int32, fields: Int64, payload: [UInt8]?) throws {
         ChangeLog.append(LogEntry(table: h.index, rowID: id, op: op.rawValue, cl: cl, hlc: hlc, site: site, fields: fields,
-                                  payload: payload ?? []), to: &pending)
+                                  payload: payload ?? [], origin: op == .remote ? origin : 0), to: &pending)
         pendingCount += 1
         if pendingCount >= ChangeLog.chunkSize { try flushLog() }
     }
@@ -208,20 +210,20 @@ public final class ReplicaWriter {
     /// Deletes a live row: it disappears from its table and a tombstone keeps its causal length.
     public func delete(_ table: String, id: String) throws {
         let h = try replica.handle(table)
-        guard let (cl, payload) = try currentRow(h, id) else {
+        guard let (cl, payload, part) = try currentRow(h, id) else {
             throw ReplicaError(.notFound, "no \(table) with id \(id)", table: table, id: id)
         }
         let hlc = try tick()
         let dead = Resolver.clAfterDelete(cl)
         try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [id])
-        try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site) VALUES (?,?,?,?,?)",
-                       arguments: [h.index, id, dead, hlc, Int64(localSite)])
+        try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site,part) VALUES (?,?,?,?,?,?)",
+                       arguments: [h.index, id, dead, hlc, Int64(localSite), part])
         hasTombstones = true
         try log(h, id: id, op: .delete, cl: dead, hlc: hlc, site: localSite, fields: 0, payload: payload)
     }
 
-    /// The live row's causal length and its values with their clocks, encoded for the log.
-    func currentRow(_ h: TableHandle, _ id: String) throws -> (Int64, [UInt8])? {
+    /// The live row's causal length, its values with their clocks encoded for the log, and its partition.
+    func currentRow(_ h: TableHandle, _ id: String) throws -> (Int64, [UInt8], String?)? {
         let n = h.columnCount
         let s = try statement(StatementKey(table: h.index, kind: 5, mask: 0), h.rowSQL)
         s.bind(1, id)
@@ -232,7 +234,7 @@ public final class ReplicaWriter {
         for c in 0..<n {
             ValueCodec.append(.init(column: c, value: s.value(Int32(c)), clock: (clocks.hlc[c + 1], clocks.site[c + 1])), to: &payload)
         }
-        return (s.int64(Int32(n)), payload)
+        return (s.int64(Int32(n)), payload, h.partitionColumn.flatMap { s.value(Int32($0)).text })
     }
 
     // MARK: Reads inside the transaction

@@ -9,6 +9,8 @@ public final class TableHandle: Sendable {
     let insertSQL: String
     let rowSQL: String
     let immutableColumns: [Int]
+    /// The partition column's index, if the table has one.
+    let partitionColumn: Int?
     /// Columns whose values need more than a type check.
     let checked: [Bool]
 
@@ -20,6 +22,7 @@ public final class TableHandle: Sendable {
         let marks = Array(repeating: "?", count: names.count + 3).joined(separator: ",")
         insertSQL = "INSERT INTO \(quoted) (id,\(names.joined(separator: ",")),_cl,_clocks) VALUES (\(marks))"
         immutableColumns = schema.columns.indices.filter { schema.immutable.contains(schema.columns[$0].name) }
+        partitionColumn = schema.partition.flatMap { p in schema.columns.firstIndex { $0.name == p } }
         checked = schema.columns.map { $0.check != nil || $0.required || $0.type != .text }
         rowSQL = "SELECT \(names.joined(separator: ",")), _cl, _clocks FROM \(quoted) WHERE id = ?"
     }

@@ -1,0 +1,143 @@
+import ArgumentParser
+import FieldbookKit
+import Foundation
+import Logging
+import SyncClient
+
+struct RemoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remote", abstract: "Servers this replica syncs with.",
+                                                    subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a server: fieldbook remote add NAME URL --token TOKEN")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument(help: "A name for the server, e.g. almaty.") var name: String
+        @Argument(help: "Its URL, e.g. http://127.0.0.1:8080") var url: String
+        @Option(help: "The token from `fieldbook-server token create`.") var token: String
+
+        func run() throws {
+            try SyncCLI.run { try Remotes.add(try replica.open().replica, name: name, url: url, token: token) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List servers (never the tokens).")
+        @OptionGroup var replica: ReplicaOptions
+
+        func run() throws {
+            try SyncCLI.run {
+                for r in try Remotes.all(try replica.open().replica) {
+                    print("\(r.name)\t\(r.url)\tlast sync \(r.lastSync ?? "never")")
+                }
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a server.")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument var name: String
+
+        func run() throws {
+            try SyncCLI.run { try Remotes.remove(try replica.open().replica, name: name) }
+        }
+    }
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Push pending local changes, then pull until nothing remains; every remote when none is named.")
+
+    @OptionGroup var replica: ReplicaOptions
+    @Argument(help: "The remote to sync with (default: all).") var remote: String?
+    @Option(help: "Log entries per pushed batch (default 5000).") var batch: Int?
+    @Option(help: "Attempts per request on network errors (default 5).") var attempts: Int?
+
+    func run() async throws {
+        let store: FieldbookStore
+        let remotes: [Remote]
+        do {
+            store = try replica.open()
+            remotes = try remote.map { [try Remotes.named(store.replica, $0)] } ?? Remotes.all(store.replica)
+        } catch { try SyncCLI.fail(error) }
+        if remotes.isEmpty { try SyncCLI.fail(SyncClientError(.invalidInput, "no remotes; add one with `fieldbook remote add NAME URL --token TOKEN`")) }
+        var config = SyncConfiguration()
+        if let batch { config.pushBatch = max(1, batch) }
+        if let attempts { config.attempts = max(1, attempts) }
+        var logger = Logger(label: "fieldbook")
+        logger.logLevel = .warning
+        let terminal = isatty(STDERR_FILENO) != 0
+        var failed: (any Error)? = nil
+        let client = SyncTransport.makeClient()
+        for r in remotes {
+            let engine = SyncEngine(replica: store.replica, remote: r, transport: SyncTransport(baseURL: r.url, token: r.token, client: client),
+                                    configuration: config, logger: logger)
+            let started = Date()
+            do {
+                let s = try await engine.run { s in
+                    guard terminal else { return }
+                    let rate = Double(s.pushed + s.pulled) / max(Date().timeIntervalSince(started), 0.001)
+                    FileHandle.standardError.write(Data("\r\(r.name): pushed \(s.pushed), pulled \(s.pulled) (\(Int(rate)) changes/s)   ".utf8))
+                }
+                if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.quarantined > 0 ? ", \(s.quarantined) quarantined by the server" : "")")
+            } catch {
+                if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                FileHandle.standardError.write(Data("fieldbook: error: \(r.name): \((error as? SyncClientError)?.message ?? "\(error)")\n".utf8))
+                failed = error
+            }
+        }
+        try? await client.shutdown()
+        if let failed { throw ExitCode(SyncCLI.exitCode(failed)) }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Site id, region, and per remote: pending changes, last sync, quarantined changes.")
+    @OptionGroup var replica: ReplicaOptions
+
+    func run() throws {
+        try SyncCLI.run {
+            let store = try replica.open()
+            let info = store.replica.info
+            print("site      \(info.site)")
+            print("region    \(info.region)")
+            if let d = info.device { print("device    \(d)") }
+            let remotes = try Remotes.all(store.replica)
+            if remotes.isEmpty { print("remotes   none") }
+            for r in remotes {
+                let pending = try Remotes.pendingCount(store.replica, r)
+                print("remote    \(r.name) \(r.url)")
+                print("  pending changes  \(pending)")
+                print("  last sync        \(r.lastSync ?? "never")")
+                if let e = r.lastError { print("  last error       \(e)") }
+                if r.quarantined > 0 { print("  quarantined      \(r.quarantined) changes kept aside by the server (clock ahead)") }
+            }
+        }
+    }
+}
+
+enum SyncCLI {
+    static func run(_ body: () throws -> Void) throws {
+        do { try body() } catch { try fail(error) }
+    }
+
+    static func fail(_ error: any Error) throws -> Never {
+        if let e = error as? SyncClientError {
+            FileHandle.standardError.write(Data("fieldbook: error: \(e.message)\n".utf8))
+            throw ExitCode(exitCode(e))
+        }
+        try FieldbookCLI.run { throw error }
+        throw ExitCode(70)
+    }
+
+    static func exitCode(_ error: any Error) -> Int32 {
+        guard let e = error as? SyncClientError else { return FieldbookCLI.exitCode(FieldbookError.from(error).kind) }
+        switch e.kind {
+        case .refused: return 77
+        case .transient: return 69
+        case .invalidInput: return 65
+        case .local: return 70
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import FieldbookModel
+import Foundation
+import Hummingbird
+import Logging
+import SyncServer
+
+@main
+struct FieldbookServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fieldbook-server",
+        abstract: "The Fieldbook sync server.",
+        version: "0.1.0",
+        subcommands: [Serve.self, TokenCommand.self, QuarantineCommand.self],
+        defaultSubcommand: nil
+    )
+}
+
+/// `--data DIR` (env FIELDBOOK_DATA; default ./fieldbook-data).
+struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The data directory (env FIELDBOOK_DATA; default ./fieldbook-data).", valueName: "dir"))
+    var data: String?
+
+    var directory: String { data ?? ProcessInfo.processInfo.environment["FIELDBOOK_DATA"] ?? "./fieldbook-data" }
+
+    func store() throws -> SQLiteServerStore {
+        try SQLiteServerStore(directory: directory, configuration: ServerConfiguration(dataDirectory: directory))
+    }
+}
+
+/// Prints a server error the way the CLI prints errors, with exit code 1 (usage: 64).
+func runReporting(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as ServerError {
+        FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+        throw ExitCode(e.status.code == 400 ? 65 : 1)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the sync protocol (embedded SQLite store in the data directory).")
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "Address to listen on (env FIELDBOOK_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "Port (env FIELDBOOK_PORT; default 8080; 0 picks a free port).") var port: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env FIELDBOOK_LOG_LEVEL; default info).") var logLevel: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let host = self.host ?? env["FIELDBOOK_HOST"] ?? "127.0.0.1"
+        let port = self.port ?? env["FIELDBOOK_PORT"].flatMap(Int.init) ?? 8080
+        let level = (logLevel ?? env["FIELDBOOK_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        var logger = Logger(label: "fieldbook-server")
+        logger.logLevel = level
+        let config = ServerConfiguration(dataDirectory: data.directory)
+        let store = try SQLiteServerStore(directory: data.directory, configuration: config)
+        logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
+        let app = ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger) { bound in
+            print("fieldbook-server listening on \(host):\(bound)")
+            fflush(nil)
+        }
+        try await app.runService()
+        logger.info("stopped")
+    }
+}
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage device tokens.",
+                                                    subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once, only its hash is stored.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "A name for the token (the device or person).") var name: String
+        @Option(help: "Regions it may push and pull, comma-separated; * (all) for coordinators.") var regions: String
+        @Flag(help: "A coordinator token (may name * for all regions).") var coordinator = false
+
+        func run() throws {
+            try runReporting {
+                let regions = try Tokens.validate(name: name, regions: [self.regions], coordinator: coordinator)
+                let token = Tokens.generate()
+                _ = try data.store().createToken(name: name, hash: [UInt8](Tokens.hash(token)), regions: regions, coordinator: coordinator)
+                print(token)
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (names, regions, state; never the tokens).")
+        @OptionGroup var data: DataOptions
+
+        func run() throws {
+            try runReporting {
+                for t in try data.store().tokens() {
+                    let state = t.revokedAt.map { "revoked \($0)" } ?? "active"
+                    print("\(t.name)\t\(t.regions.joined(separator: ","))\t\(t.coordinator ? "coordinator" : "monitor")\t\(state)\tcreated \(t.createdAt)")
+                }
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by name; it stops working at once.")
+        @OptionGroup var data: DataOptions
+        @Argument var name: String
+
+        func run() throws {
+            try runReporting {
+                try data.store().revokeToken(name: name)
+                print("revoked \(name)")
+            }
+        }
+    }
+}
+
+struct QuarantineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "quarantine", abstract: "Changes kept aside (clock too far ahead).",
+                                                    subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List quarantined changes.")
+        @OptionGroup var data: DataOptions
+
+        func run() throws {
+            try runReporting {
+                let q = try data.store().quarantine()
+                if q.isEmpty { print("no quarantined changes") }
+                for e in q { print("\(e.receivedAt)\t\(e.token)\t\(e.site)\t\(e.table) \(e.id)\t\(e.reason)") }
+            }
+        }
+    }
+}

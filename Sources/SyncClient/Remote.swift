@@ -1,0 +1,101 @@
+import FieldbookModel
+import Foundation
+import GRDB
+import ReplicaStore
+
+/// A server this replica syncs with, and where the last sync left off.
+public struct Remote: Sendable, Equatable {
+    public var name: String
+    public var url: String
+    public var token: String
+    /// The id recorded as the origin of changes pulled from this remote (not pushed back to it).
+    public var origin: Int64
+    /// Local log position up to which changes were pushed.
+    public var pushCursor: Int64
+    /// The server's cursor after the last applied pull page.
+    public var pullCursor: String?
+    public var lastSync: String?
+    public var lastError: String?
+    public var quarantined: Int
+}
+
+/// The remotes table (`_fb_remote`) inside the replica file.
+public enum Remotes {
+    static let originBase: Int64 = 1 << 20
+
+    static func ensureTable(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS _fb_remote (
+                id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
+                push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
+                quarantined INTEGER NOT NULL DEFAULT 0)
+            """)
+    }
+
+    static func remote(_ r: Row) -> Remote {
+        Remote(name: r["name"], url: r["url"], token: r["token"], origin: originBase + (r["id"] as Int64),
+               pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], lastSync: r["last_sync"],
+               lastError: r["last_error"], quarantined: r["quarantined"])
+    }
+
+    public static func add(_ replica: Replica, name: String, url: String, token: String) throws {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw SyncClientError(.invalidInput, "remote name \"\(name)\": use letters, digits, '-' and '_'")
+        }
+        guard let u = URL(string: url), let scheme = u.scheme, ["http", "https"].contains(scheme), u.host != nil else {
+            throw SyncClientError(.invalidInput, "URL \"\(url)\" is not an http(s) URL such as http://127.0.0.1:8080")
+        }
+        guard !token.isEmpty, !token.contains(where: { $0.isWhitespace }) else {
+            throw SyncClientError(.invalidInput, "--token: give the token printed by `fieldbook-server token create`")
+        }
+        do {
+            try replica.writeDatabase { db in
+                try ensureTable(db)
+                try db.execute(sql: "INSERT INTO _fb_remote (name, url, token) VALUES (?, ?, ?)",
+                               arguments: [name, url.hasSuffix("/") ? String(url.dropLast()) : url, token])
+            }
+        } catch let e as DatabaseError where e.resultCode.primaryResultCode == .SQLITE_CONSTRAINT {
+            throw SyncClientError(.invalidInput, "a remote named \"\(name)\" exists already; remove it first")
+        }
+    }
+
+    public static func all(_ replica: Replica) throws -> [Remote] {
+        try replica.writeDatabase { db in
+            try ensureTable(db)
+            return try Row.fetchAll(db, sql: "SELECT * FROM _fb_remote ORDER BY name").map(remote)
+        }
+    }
+
+    public static func named(_ replica: Replica, _ name: String) throws -> Remote {
+        guard let r = try all(replica).first(where: { $0.name == name }) else {
+            throw SyncClientError(.invalidInput, "no remote named \"\(name)\"; see `fieldbook remote list`")
+        }
+        return r
+    }
+
+    public static func remove(_ replica: Replica, name: String) throws {
+        let n = try replica.writeDatabase { db -> Int in
+            try ensureTable(db)
+            try db.execute(sql: "DELETE FROM _fb_remote WHERE name = ?", arguments: [name])
+            return db.changesCount
+        }
+        if n == 0 { throw SyncClientError(.invalidInput, "no remote named \"\(name)\"") }
+    }
+
+    static func update(_ db: Database, _ name: String, _ sql: String, _ args: StatementArguments) throws {
+        try db.execute(sql: "UPDATE _fb_remote SET \(sql) WHERE name = ?", arguments: args + [name])
+    }
+
+    /// Log entries after the push cursor that were not received from this remote.
+    public static func pendingCount(_ replica: Replica, _ remote: Remote) throws -> Int {
+        var n = 0
+        var cursor = remote.pushCursor
+        while true {
+            let batch = try replica.changes(since: cursor, limit: 50_000, excludingOrigin: remote.origin)
+            n += batch.changeset.changeCount
+            if !batch.hasMore || batch.cursor == cursor { break }
+            cursor = batch.cursor
+        }
+        return n
+    }
+}

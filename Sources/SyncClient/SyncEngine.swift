@@ -1,0 +1,144 @@
+import FieldbookModel
+import Foundation
+import GRDB
+import Logging
+import ReplicaStore
+import SyncCore
+
+/// What a sync did.
+public struct SyncSummary: Sendable, Equatable {
+    public var pushed = 0
+    public var pulled = 0
+    public var applied = 0
+    public var quarantined = 0
+    public init() {}
+}
+
+/// How a sync runs. Every property has a documented default.
+public struct SyncConfiguration: Sendable {
+    /// Log entries per pushed batch. Default: 5,000.
+    public var pushBatch = 5_000
+    /// Log entries per pulled page. Default: 10,000.
+    public var pullPage = 10_000
+    /// Attempts per request on transient errors. Default: 5.
+    public var attempts = 5
+    /// First backoff; doubles each attempt. Default: 0.5 s.
+    public var backoff: Duration = .milliseconds(500)
+    public init() {}
+}
+
+/// Runs a sync with one remote: push every pending local change in batches, then pull until
+/// nothing remains. The push position and the pull cursor are saved after every committed
+/// batch (the pull cursor in the same transaction as the page it applies), so an interrupted
+/// sync resumes with at most one batch sent again.
+public struct SyncEngine: Sendable {
+    public let replica: Replica
+    public let remote: Remote
+    public let transport: SyncTransport
+    public var configuration: SyncConfiguration
+    public let logger: Logger
+
+    public init(replica: Replica, remote: Remote, transport: SyncTransport, configuration: SyncConfiguration = .init(), logger: Logger) {
+        self.replica = replica
+        self.remote = remote
+        self.transport = transport
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// `progress` is called after every batch with the running totals.
+    public func run(progress: @Sendable (SyncSummary) -> Void = { _ in }) async throws -> SyncSummary {
+        var summary = SyncSummary()
+        do {
+            try await push(&summary, progress)
+            try await pull(&summary, progress)
+            try replica.writeDatabase { db in
+                try Remotes.update(db, remote.name, "last_sync = ?, last_error = NULL", [ISO8601DateFormatter().string(from: Date())])
+            }
+        } catch {
+            let message = (error as? SyncClientError)?.message ?? "\(error)"
+            try? replica.writeDatabase { db in try Remotes.update(db, remote.name, "last_error = ?", [message]) }
+            throw error
+        }
+        return summary
+    }
+
+    func push(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void) async throws {
+        var start = try replica.read { db in
+            try Int64.fetchOne(db, sql: "SELECT push_cursor FROM _fb_remote WHERE name = ?", arguments: [remote.name]) ?? 0
+        }
+        var cursor = start
+        while true {
+            let batch = try local { try replica.changes(since: cursor, limit: configuration.pushBatch, excludingOrigin: remote.origin) }
+            if batch.cursor == cursor { break }  // nothing after the cursor
+            cursor = batch.cursor
+            // Ranges that hold nothing for this remote (only changes pulled from it) travel with the next batch.
+            if batch.changeset.isEmpty && batch.hasMore { continue }
+            let request = PushRequest(site: replica.info.site, from: start, to: cursor, changes: WireChangeset(batch.changeset))
+            let response = try await retrying("push") { try await transport.push(request) }
+            let saved = cursor
+            try local {
+                try replica.writeDatabase { db in
+                    try Remotes.update(db, remote.name, "push_cursor = ?, quarantined = quarantined + ?", [saved, response.quarantined.count])
+                }
+            }
+            for q in response.quarantined {
+                logger.warning("quarantined by the server", metadata: ["table": .string(q.table), "id": .string(q.id), "reason": .string(q.reason)])
+            }
+            summary.pushed += batch.changeset.changeCount
+            summary.quarantined += response.quarantined.count
+            start = cursor
+            progress(summary)
+            if !batch.hasMore { break }
+        }
+    }
+
+    func pull(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void) async throws {
+        var cursor = try replica.read { db in
+            try String.fetchOne(db, sql: "SELECT pull_cursor FROM _fb_remote WHERE name = ?", arguments: [remote.name])
+        }
+        while true {
+            let after = cursor
+            let page = try await retrying("pull") {
+                try await transport.pull(cursor: after, limit: configuration.pullPage, site: replica.info.site)
+            }
+            let changes: Changeset
+            do { changes = try page.changes.changeset() } catch {
+                throw SyncClientError(.refused, "\(remote.name) sent changes this client refuses: \(error)")
+            }
+            let report = try local {
+                try replica.write { w -> ApplyReport in
+                    let r = try w.apply(changes, origin: remote.origin)
+                    try Remotes.update(w.db, remote.name, "pull_cursor = ?", [page.cursor])
+                    return r
+                }
+            }
+            summary.pulled += changes.changeCount
+            summary.applied += report.applied
+            cursor = page.cursor
+            progress(summary)
+            if !page.more { break }
+        }
+    }
+
+    func local<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ReplicaError {
+            throw SyncClientError(e.kind == .invalid || e.kind == .immutableField || e.kind == .clock ? .refused : .local, e.message)
+        }
+    }
+
+    /// Retries transient failures with exponential backoff.
+    func retrying<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        var delay = configuration.backoff
+        for attempt in 1... {
+            do {
+                return try await body()
+            } catch let e as SyncClientError where e.kind == .transient && attempt < configuration.attempts {
+                logger.notice("\(what) failed, retrying", metadata: ["attempt": .stringConvertible(attempt), "error": .string(e.message)])
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
+        fatalError("unreachable")
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import SyncCore
+
+/// How the server behaves. Every property has a documented default.
+public struct ServerConfiguration: Sendable {
+    /// Where the store lives. Default: `./fieldbook-data`.
+    public var dataDirectory: String
+    /// Largest request body accepted, compressed or not, in bytes. Default: 64 MiB.
+    public var maxBodyBytes: Int
+    /// Most changes (field writes plus row deletes) in one push. Default: 100,000.
+    public var maxBatchChanges: Int
+    /// Most log entries a pull page covers, and the default page. Defaults: 50,000 and 10,000.
+    public var maxPullLimit: Int
+    public var defaultPullLimit: Int
+    /// How far ahead of the server's clock a change may be before it is quarantined. Default: 5 minutes.
+    public var maxDriftMillis: Int64
+    /// Physical time in milliseconds. Default: the system clock.
+    public var clock: @Sendable () -> Int64
+
+    public init(
+        dataDirectory: String = "./fieldbook-data",
+        maxBodyBytes: Int = 64 << 20,
+        maxBatchChanges: Int = 100_000,
+        maxPullLimit: Int = 50_000,
+        defaultPullLimit: Int = 10_000,
+        maxDriftMillis: Int64 = HybridLogicalClock.defaultMaxDriftMillis,
+        clock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+    ) {
+        self.dataDirectory = dataDirectory
+        self.maxBodyBytes = maxBodyBytes
+        self.maxBatchChanges = maxBatchChanges
+        self.maxPullLimit = maxPullLimit
+        self.defaultPullLimit = defaultPullLimit
+        self.maxDriftMillis = maxDriftMillis
+        self.clock = clock
+    }
+}

@@ -1,0 +1,60 @@
+import FieldbookModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The one error type of the server. Each carries the HTTP status, a stable code and a message
+/// that tells the client what is wrong and what to do; every error response is JSON
+/// (`ErrorResponse`).
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    public static func badRequest(_ code: String, _ message: String) -> ServerError { ServerError(.badRequest, code, message) }
+    public static let unauthorized = ServerError(.unauthorized, "unauthorized",
+        "missing, unknown or revoked token; send Authorization: Bearer TOKEN with a token from `fieldbook-server token create`")
+
+    /// Maps any error raised while serving a request to a `ServerError`.
+    public static func from(_ error: any Error) -> ServerError {
+        switch error {
+        case let e as ServerError: return e
+        case let e as ModelError: return .badRequest("invalid", e.description)
+        case is NIOTooManyBytesError:
+            return ServerError(.contentTooLarge, "too_large", "the request body is larger than the server accepts; send smaller batches")
+        case let e as DecodingError: return .badRequest("malformed", describe(e))
+        case let e as HTTPError: return ServerError(e.status, "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
+        default: return ServerError(.internalServerError, "internal", "the server failed: \(error)")
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ p: [any CodingKey]) -> String {
+            p.isEmpty ? "the body" : p.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+        }
+        switch e {
+        case .dataCorrupted(let c): return "\(path(c.codingPath)): \(c.debugDescription) (the body must be JSON in UTF-8 as in docs/PROTOCOL.md)"
+        case .keyNotFound(let k, let c): return "\(path(c.codingPath + [k])): missing"
+        case .typeMismatch(_, let c): return "\(path(c.codingPath)): wrong type (\(c.debugDescription))"
+        case .valueNotFound(_, let c): return "\(path(c.codingPath)): null where a value is required"
+        @unknown default: return "\(e)"
+        }
+    }
+
+    /// The JSON response for this error.
+    public func response() -> Response {
+        let body = (try? JSONEncoder().encode(ErrorResponse(code: code, message: message))) ?? Data()
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
