@@ -113,11 +113,13 @@ let package = Package(
             dependencies: ["ReplicaStore", "FieldbookKit", "FieldbookModel", "SyncCore",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["fieldbook"]),
+        .target(name: "FieldbookTestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CLITests", dependencies: ["fieldbook", "FieldbookTestSupport"]),
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "FieldbookModel", "ReplicaStore", "fieldbook", "fieldbook-server",
+                "SyncServer", "FieldbookModel", "ReplicaStore", "fieldbook", "fieldbook-server", "FieldbookTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -52,3 +52,16 @@ struct Delete: ParsableCommand {
         }
     }
 }
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Re-create a deleted record with the values it had when it was deleted.")
+    @OptionGroup var replica: ReplicaOptions
+    @Argument(help: "The deleted record's id.") var id: String
+
+    func run() throws {
+        try FieldbookCLI.run {
+            let table = try replica.open().restore(id: id)
+            print("restored \(table) \(id.lowercased())")
+        }
+    }
+}

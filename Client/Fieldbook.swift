@@ -10,7 +10,7 @@ struct Fieldbook: AsyncParsableCommand {
             67 replica missing or already present, 69 server unreachable, 70 failure, 77 refused by the server.
             """,
         version: "0.1.0",
-        subcommands: [Init.self, PersonCommand.self, IncidentCommand.self, List.self, Show.self, Edit.self, Delete.self,
+        subcommands: [Init.self, PersonCommand.self, IncidentCommand.self, List.self, Show.self, Edit.self, Delete.self, Restore.self,
                       History.self, Import.self, Export.self, RemoteCommand.self, Sync.self, Status.self]
     )
 }

@@ -51,6 +51,7 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var replica: ReplicaOptions
     @Argument(help: "The remote to sync with (default: all).") var remote: String?
     @Option(help: "Log entries per pushed batch (default 5000).") var batch: Int?
+    @Option(help: "Log entries per pulled page (default 10000).") var page: Int?
     @Option(help: "Attempts per request on network errors (default 5).") var attempts: Int?
 
     func run() async throws {
@@ -63,6 +64,7 @@ struct Sync: AsyncParsableCommand {
         if remotes.isEmpty { try SyncCLI.fail(SyncClientError(.invalidInput, "no remotes; add one with `fieldbook remote add NAME URL --token TOKEN`")) }
         var config = SyncConfiguration()
         if let batch { config.pushBatch = max(1, batch) }
+        if let page { config.pullPage = max(1, page) }
         if let attempts { config.attempts = max(1, attempts) }
         var logger = Logger(label: "fieldbook")
         logger.logLevel = .warning

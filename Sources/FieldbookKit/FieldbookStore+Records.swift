@@ -180,6 +180,30 @@ extension FieldbookStore {
         return count + 1
     }
 
+    // MARK: Restoring
+
+    /// Re-creates a deleted record with the values it had when it was deleted (its child
+    /// records are restored one by one). The re-creation wins over the delete on every replica.
+    public func restore(id: String) throws -> String {
+        let norm = id.lowercased()
+        if (try? table(of: norm)) != nil { throw FieldbookError(.invalidInput, "\(id) exists; only a deleted record can be restored") }
+        guard let table = try replica.loggedTable(of: norm), let values = try replica.valuesAtDeletion(table: table, id: norm) else {
+            throw FieldbookError(.notFound, "no deleted record with id \(id)")
+        }
+        try write { w in
+            for (column, parent) in [("person_id", "person"), ("incident_id", "incident")] {
+                if let pid = values[column]?.text, try w.values(parent, id: pid) == nil {
+                    throw FieldbookError(.invalidInput, "\(table) \(norm) belongs to \(parent) \(pid), which is deleted; restore that first")
+                }
+            }
+            if table == "incident", let ref = values["ref"]?.text, let other = try incidentID(ref: ref, w.db) {
+                throw FieldbookError(.invalidInput, "incident.ref: \"\(ref)\" is used by incident \(other) now")
+            }
+            try w.insert(table, id: norm, values: values)
+        }
+        return table
+    }
+
     // MARK: Helpers
 
     /// Converts text fields to values, checking each against the schema.

@@ -97,6 +97,26 @@ extension Replica {
         }
     }
 
+    /// The values a deleted row held when it was deleted (from the log), or nil.
+    public func valuesAtDeletion(table: String, id: String) throws -> [String: Value]? {
+        let h = try handle(table)
+        return try dbQueue.read { db in
+            var last: [UInt8]? = nil
+            let chunks = try RawStatement(db, sql: "SELECT body FROM _fb_log ORDER BY seq")
+            while try chunks.next() {
+                chunks.withBlob(0) { body in
+                    ChangeLog.forEach(in: body, wantPayload: { $0 == h.index && $1 == id }) { e in
+                        if e.table == h.index && e.rowID == id && e.cl % 2 == 0 && !e.payload.isEmpty { last = e.payload }
+                    }
+                }
+            }
+            guard let last else { return nil }
+            var out: [String: Value] = [:]
+            for e in ValueCodec.decode(Data(last)) where e.column < h.columnCount { out[h.schema.columns[e.column].name] = e.value }
+            return out
+        }
+    }
+
     /// The table of a row that the log mentions (for records that no longer exist), if any.
     public func loggedTable(of id: String) throws -> String? {
         let byIndex = Dictionary(uniqueKeysWithValues: handles.values.map { ($0.index, $0.schema.name) })

@@ -1,17 +1,18 @@
 import Foundation
 
 /// Runs the real `fieldbook` binary against a temporary replica.
-final class CLIRunner: @unchecked Sendable {
-    let dir: URL
-    let db: String
+public final class CLIRunner: @unchecked Sendable {
+    public let dir: URL
+    public let db: String
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+        public var line: String { stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    init() throws {
+    public init() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         db = dir.appendingPathComponent("replica.sqlite").path
@@ -20,24 +21,31 @@ final class CLIRunner: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(at: dir) }
 
     /// The binary next to the test bundle (both are products of the same build).
-    static var binary: URL {
-        if let p = ProcessInfo.processInfo.environment["FIELDBOOK_BIN"] { return URL(fileURLWithPath: p) }
+    public static var binary: URL { product("fieldbook") }
+
+    public static func product(_ name: String) -> URL {
+        if name == "fieldbook", let p = ProcessInfo.processInfo.environment["FIELDBOOK_BIN"] { return URL(fileURLWithPath: p) }
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("fieldbook")
+            let candidate = dir.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return URL(fileURLWithPath: ".build/debug/fieldbook")
+        return URL(fileURLWithPath: ".build/debug/\(name)")
     }
 
     @discardableResult
-    func run(_ args: [String], db: String? = nil) throws -> Result {
+    public func run(_ args: [String], db: String? = nil) throws -> Result {
+        try Self.exec(Self.binary, args, env: ["FIELDBOOK_DB": db ?? self.db])
+    }
+
+    /// Runs a product binary to completion.
+    public static func exec(_ binary: URL, _ args: [String], env extra: [String: String] = [:]) throws -> Result {
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = binary
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
-        env["FIELDBOOK_DB"] = db ?? self.db
+        for (k, v) in extra { env[k] = v }
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -49,13 +57,13 @@ final class CLIRunner: @unchecked Sendable {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    func file(_ name: String, _ contents: String) throws -> String {
+    public func file(_ name: String, _ contents: String) throws -> String {
         let path = dir.appendingPathComponent(name).path
         try contents.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    static var fixture: String {
+    public static var fixture: String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kz-cases.csv").path
     }

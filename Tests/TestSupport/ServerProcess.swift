@@ -1,0 +1,74 @@
+import Foundation
+
+/// A real `fieldbook-server serve` process on 127.0.0.1, on a free port.
+public final class ServerProcess: @unchecked Sendable {
+    public let data: String
+    public private(set) var port: Int
+    private var process: Process?
+    private var log: FileHandle?
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts a server on `data`; `port` 0 lets the kernel pick a free one.
+    public init(data: String, port: Int = 0) throws {
+        self.data = data
+        self.port = port
+        try start()
+    }
+
+    deinit { stop(signal: SIGKILL) }
+
+    public static var binary: URL { CLIRunner.product("fieldbook-server") }
+
+    /// (Re)starts the process on the same data directory and, once known, the same port.
+    public func start() throws {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"]
+        let out = Pipe()
+        p.standardOutput = out
+        let errPath = (data as NSString).appendingPathComponent("server.log")
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let err = FileHandle(forWritingAtPath: errPath)
+        err?.seekToEndOfFile()
+        p.standardError = err
+        try p.run()
+        process = p
+        log = err
+        // Read "fieldbook-server listening on 127.0.0.1:PORT".
+        var line = Data()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+            if let text = String(data: line, encoding: .utf8), let nl = text.firstIndex(of: "\n") {
+                let first = String(text[..<nl])
+                guard let colon = first.lastIndex(of: ":"), let bound = Int(first[first.index(after: colon)...]) else { break }
+                port = bound
+                return
+            }
+        }
+        stop(signal: SIGKILL)
+        throw NSError(domain: "ServerProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(String(decoding: line, as: UTF8.self))"])
+    }
+
+    /// Stops the process with `signal` (SIGTERM: graceful; SIGKILL: crash) and waits for it.
+    public func stop(signal: Int32 = SIGTERM) {
+        guard let p = process, p.isRunning else { process = nil; return }
+        kill(p.processIdentifier, signal)
+        p.waitUntilExit()
+        process = nil
+        try? log?.close()
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Creates a token with the real binary and returns it.
+    public func token(_ name: String, regions: String, coordinator: Bool = false) throws -> String {
+        var args = ["token", "create", "--data", data, "--name", name, "--regions", regions]
+        if coordinator { args.append("--coordinator") }
+        let r = try CLIRunner.exec(Self.binary, args)
+        guard r.status == 0 else { throw NSError(domain: "ServerProcess", code: 2, userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
+        return r.line
+    }
+}
