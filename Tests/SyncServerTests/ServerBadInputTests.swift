@@ -1,0 +1,155 @@
+import AsyncHTTPClient
+import FieldbookModel
+import FieldbookTestSupport
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import SyncServer
+import Testing
+
+/// Bad input against a running server: every refusal is a 4xx (or a quarantine) with a JSON
+/// error body, the server keeps serving, and the store is unchanged except for the quarantine.
+@Suite(.serialized) struct ServerBadInputTests {
+    struct Reply {
+        var status: Int
+        var body: Data
+        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
+        var code: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+        var message: String { ((json?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: body, as: UTF8.self) }
+    }
+
+    func send(_ client: HTTPClient, _ url: String, method: HTTPMethod = .POST, token: String?, body: Data?,
+              headers: [(String, String)] = [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1")]) async throws -> Reply {
+        var req = HTTPClientRequest(url: url)
+        req.method = method
+        if let token { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+        let r = try await client.execute(req, timeout: .seconds(60))
+        let b = try await r.body.collect(upTo: 64 << 20)
+        return Reply(status: Int(r.status.code), body: Data(b.readableBytesView))
+    }
+
+    func person(site: SiteID, region: String, id: String = UUID().uuidString.lowercased(), millis: Int64? = nil, kind: String? = nil) -> Data {
+        let hlc = (millis ?? Int64(Date().timeIntervalSince1970 * 1000)) << 16
+        var cs = Changeset(sites: [site], tables: [TableChanges(table: "person", fields: ["region", "name"], rows: [
+            RowChange(id: id, cl: 1, hlc: hlc, site: 0, fields: [
+                FieldChange(field: 0, value: .text(region), hlc: hlc, site: 0),
+                FieldChange(field: 1, value: .text("Test Person"), hlc: hlc, site: 0),
+            ]),
+        ])])
+        if let kind {
+            cs.tables.append(TableChanges(table: "incident", fields: ["region", "person_id", "kind", "date"], rows: [
+                RowChange(id: UUID().uuidString.lowercased(), cl: 1, hlc: hlc, site: 0, fields: [
+                    FieldChange(field: 0, value: .text(region), hlc: hlc, site: 0),
+                    FieldChange(field: 1, value: .text(id), hlc: hlc, site: 0),
+                    FieldChange(field: 2, value: .text(kind), hlc: hlc, site: 0),
+                    FieldChange(field: 3, value: .text("2020-01"), hlc: hlc, site: 0),
+                ]),
+            ]))
+        }
+        return try! JSONEncoder().encode(PushRequest(site: site, from: 0, to: 1, changes: WireChangeset(cs)))
+    }
+
+    @Test func badRequestsAreRefusedWithJSONAndChangeNothing() async throws {
+        let cli = try CLIRunner()
+        let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
+        defer { server.stop() }
+        let token = try server.token("monitor", regions: "almaty")
+        let revoked = try server.token("old", regions: "almaty")
+        let coordinator = try server.token("coord", regions: "*", coordinator: true)
+        #expect(try CLIRunner.exec(ServerProcess.binary, ["token", "revoke", "--data", server.data, "old"]).status == 0)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await check(client, server: server, token: token, revoked: revoked, coordinator: coordinator)
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    func check(_ client: HTTPClient, server: ServerProcess, token: String, revoked: String, coordinator: String) async throws {
+        let push = server.url + SyncProtocol.pushPath
+        let pull = server.url + SyncProtocol.pullPath
+        let site = SiteID.random()
+
+        // One good push, so that "unchanged" means something.
+        let first = person(site: site, region: "almaty")
+        let good = try await send(client, push, token: token, body: first)
+        #expect(good.status == 200, "\(good.message)")
+        let before = try await send(client, pull, method: HTTPMethod.GET, token: coordinator, body: nil)
+        #expect(before.status == 200)
+
+        var cases: [(String, Reply, Int, String?)] = []
+        cases.append(("no token", try await send(client, push, token: nil, body: person(site: .random(), region: "almaty")), 401, "unauthorized"))
+        cases.append(("revoked token", try await send(client, push, token: revoked, body: person(site: .random(), region: "almaty")), 401, "unauthorized"))
+        cases.append(("other region", try await send(client, push, token: token, body: person(site: .random(), region: "atyrau")), 403, "region_not_allowed"))
+        cases.append(("malformed JSON", try await send(client, push, token: token, body: Data("{\"site\": ".utf8)), 400, "malformed"))
+        cases.append(("wrong types", try await send(client, push, token: token,
+                                                    body: Data("{\"site\":\"\(site)\",\"from\":\"zero\",\"to\":1,\"changes\":{\"sites\":[],\"tables\":[]}}".utf8)), 400, "malformed"))
+        cases.append(("unknown field", try await send(client, push, token: token,
+                                                      body: Data("{\"site\":\"\(site)\",\"from\":0,\"to\":1,\"changes\":{\"sites\":[],\"tables\":[]},\"admin\":true}".utf8)), 400, "malformed"))
+        var utf8 = Data("{\"site\":\"".utf8)
+        utf8.append(contentsOf: [0xFF, 0xFE, 0xC3])
+        utf8.append(contentsOf: Array("\",\"from\":0,\"to\":1,\"changes\":{\"sites\":[],\"tables\":[]}}".utf8))
+        cases.append(("invalid UTF-8", try await send(client, push, token: token, body: utf8), 400, "malformed"))
+        cases.append(("bad vocabulary value", try await send(client, push, token: token, body: person(site: .random(), region: "almaty", kind: "arrest")), 400, "invalid"))
+        cases.append(("old protocol", try await send(client, push, token: token, body: person(site: .random(), region: "almaty"),
+                                                     headers: [("Fieldbook-Protocol", "0"), ("Fieldbook-Schema", "1")]), 426, "unsupported_version"))
+        cases.append(("no versions", try await send(client, push, token: token, body: person(site: .random(), region: "almaty"), headers: []), 400, "missing_version"))
+        var gap = try JSONSerialization.jsonObject(with: person(site: site, region: "almaty")) as! [String: Any]
+        gap["from"] = 50
+        gap["to"] = 60
+        cases.append(("sequence gap", try await send(client, push, token: token, body: try JSONSerialization.data(withJSONObject: gap)), 409, "sequence_gap"))
+        cases.append(("bad cursor", try await send(client, pull + "?cursor=yesterday", method: HTTPMethod.GET, token: token, body: nil), 400, "invalid_cursor"))
+        cases.append(("100 MB body", try await send(client, push, token: token, body: Data(repeating: 0x20, count: 100 << 20)), 413, "too_large"))
+
+        for (what, reply, status, code) in cases {
+            #expect(reply.status == status, "\(what): \(reply.status) \(reply.message)")
+            #expect(reply.code == code, "\(what): \(reply.code ?? "no JSON error body")")
+            #expect(!reply.message.isEmpty, "\(what)")
+        }
+        #expect(cases.first { $0.0 == "bad vocabulary value" }!.1.message.contains("incident.kind"))
+
+        // A timestamp years ahead is quarantined, not applied.
+        let future = try await send(client, push, token: token,
+                                    body: person(site: .random(), region: "almaty", millis: Int64(Date().timeIntervalSince1970 * 1000) + 3 * 365 * 86_400_000))
+        #expect(future.status == 200)
+        let notes = (future.json?["quarantined"] as? [[String: Any]]) ?? []
+        #expect(notes.count == 1)
+        let listed = try CLIRunner.exec(ServerProcess.binary, ["quarantine", "list", "--data", server.data])
+        let listing = listed.stdout
+        #expect(listing.contains("person") && listing.contains("ahead"))
+
+        // The server still serves, and its store is as before.
+        let health = try await send(client, server.url + SyncProtocol.healthPath, method: HTTPMethod.GET, token: nil, body: nil)
+        #expect(health.status == 200)
+        let after = try await send(client, pull, method: HTTPMethod.GET, token: coordinator, body: nil)
+        func content(_ r: Reply) throws -> Changeset { try JSONDecoder().decode(PullResponse.self, from: r.body).changes.changeset() }
+        #expect(try content(after) == content(before))
+        #expect(try content(before).changeCount == 2)
+        // A re-sent batch is a no-op.
+        let again = try await send(client, push, token: token, body: first)
+        #expect(again.status == 200)
+        #expect(again.json?["applied"] as? Int == 0)
+        let final = try await send(client, pull, method: HTTPMethod.GET, token: coordinator, body: nil)
+        #expect(try content(final) == content(before))
+    }
+
+    @Test func openAPIDocumentDescribesTheRealRoutes() throws {
+        let t = FileManager.default.temporaryDirectory.appendingPathComponent("fb-openapi-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: t) }
+        let store = try SQLiteServerStore(directory: t.path)
+        let router = SyncRoutes(store: store, configuration: ServerConfiguration(dataDirectory: t.path)).router()
+        let routes = Set(router.routes.map { "\($0.method.rawValue.lowercased()) \($0.path)" })
+        let doc = try JSONSerialization.jsonObject(with: try OpenAPI.document()) as! [String: Any]
+        #expect(doc["openapi"] as? String == "3.1.0")
+        var documented = Set<String>()
+        for (path, ops) in doc["paths"] as! [String: [String: Any]] {
+            for method in ops.keys { documented.insert("\(method) \(path)") }
+        }
+        #expect(routes == documented)
+    }
+}
