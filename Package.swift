@@ -100,9 +100,10 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-bench",
             dependencies: [
-                "FieldbookModel", "SyncCore", "ReplicaStore", "FieldbookKit",
+                "FieldbookModel", "SyncCore", "ReplicaStore", "FieldbookKit", "SyncClient",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Bench"
         ),

@@ -2,7 +2,7 @@ import Foundation
 
 /// Prints the benchmark table (medians of the measured runs), or one JSON object.
 enum Report {
-    static func print(_ results: [(Workload, [Figures])], json: Bool) {
+    static func print(_ results: [(Workload, [Figures])], sync: SyncBench.Result?, json: Bool) {
         var objects: [[String: Any]] = []
         for (w, figs) in results {
             func med(_ k: (Figures) -> Double) -> Double { Measure.median(figs.map(k)) }
@@ -25,12 +25,33 @@ enum Report {
             ]
             objects.append(o)
         }
+        var syncObject: [String: Any] = [:]
+        if let s = sync {
+            syncObject = [
+                "e2e_changes_per_s": s.e2ePerSecond, "push_changes_per_s": s.pushPerSecond, "pull_changes_per_s": s.pullPerSecond,
+                "e2e_changes": s.changes, "wire_raw_bytes_per_change": s.rawBytesPerChange, "wire_gzip_bytes_per_change": s.gzipBytesPerChange,
+                "incremental_sync_ms_1m": s.incremental1mMs, "incremental_sync_ms_10k": s.incremental10kMs,
+                "incremental_ratio_1m_vs_10k": s.incremental1mMs / s.incremental10kMs,
+                "client_peak_mb": s.clientPeakMB, "server_peak_mb": s.serverPeakMB, "pull_1m_seconds": s.pull1mSeconds,
+            ]
+        }
         if json {
-            var top = objects[0]
-            top["domain"] = objects.count > 1 ? objects[1] : [:]
+            var top = objects.first ?? [:]
+            if objects.count > 1 { top["domain"] = objects[1] }
+            for (k, v) in syncObject { top[k] = v }
             let d = try! JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
             Swift.print(String(decoding: d, as: UTF8.self))
             return
+        }
+        if let s = sync {
+            Swift.print("\n## Sync through a real fieldbook-server on 127.0.0.1")
+            Swift.print(String(format: "%d field changes: push %.0f changes/s, pull %.0f changes/s, end to end %.0f changes/s  (target ≥ 100,000)",
+                               s.changes, s.pushPerSecond, s.pullPerSecond, s.e2ePerSecond))
+            Swift.print(String(format: "wire: %.1f bytes/change raw JSON, %.2f bytes/change gzip", s.rawBytesPerChange, s.gzipBytesPerChange))
+            Swift.print(String(format: "sync 100 new changes (push + pull): %.2f ms with 10,000 stored, %.2f ms with 1,000,000 stored, ratio %.2f  (targets ≤ 20 ms, ≤ 1.3)",
+                               s.incremental10kMs, s.incremental1mMs, s.incremental1mMs / s.incremental10kMs))
+            Swift.print(String(format: "peak memory: client %.0f MiB, server %.0f MiB (pulling 1,000,000 changes took %.1f s)  (target ≤ 200 MB each)",
+                               s.clientPeakMB, s.serverPeakMB, s.pull1mSeconds))
         }
         for o in objects {
             Swift.print("\n## \(o["workload"]!)")

@@ -10,7 +10,9 @@ func log(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
-let workloads = [Workload.standard(), Workload.incidents()]
+let skipSync = args.contains("--no-sync")
+let syncOnly = args.contains("--sync-only")
+let workloads = syncOnly ? [] : [Workload.standard(), Workload.incidents()]
 var results: [(Workload, [Figures])] = []
 for w in workloads {
     if let e = w.expectedHash, !json { print("Expected state hash for \(w.name): \(e)") }
@@ -23,7 +25,14 @@ for w in workloads {
     }
     results.append((w, figs))
 }
-Report.print(results, json: json)
+var sync: SyncBench.Result? = nil
+if !skipSync {
+    log("sync benchmark: real fieldbook-server on 127.0.0.1 …")
+    let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    sync = try await SyncBench(dir: FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-syncbench-\(UUID().uuidString)"),
+                               binDir: binDir).run()
+}
+Report.print(results, sync: sync, json: json)
 let ok = results.allSatisfy { w, figs in figs.allSatisfy { $0.hashA == $0.hashB && $0.hashA == $0.hashPlain && (w.expectedHash == nil || $0.hashA == w.expectedHash) } }
 if !ok {
     log("STATE HASH MISMATCH")
