@@ -156,13 +156,16 @@ struct SyncBench {
         }
         var times: [Double] = []
         let h = try a.handle("incident")
-        for round in 0..<5 {
+        for round in 0..<11 {
             try a.write { tx in
                 for j in 0..<100 { try tx.update(h, id: String(format: "%08x-1111-4000-8000-%012x", 7, (round * 100 + j) * 37 % incidents), column: 13, value: .text("round \(round) edit \(j)")) }
             }
             let push = try await syncInProcess(a)
             let pull = try await syncInProcess(b)
             times.append(push + pull)
+            if ProcessInfo.processInfo.environment["FB_BENCH_DETAIL"] != nil {
+                FileHandle.standardError.write(Data(String(format: "stored %d: push %.2f ms, pull %.2f ms\n", incidents * 16, push, pull).utf8))
+            }
         }
         return times.sorted()[times.count / 2]
     }

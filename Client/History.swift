@@ -1,5 +1,6 @@
 import ArgumentParser
 import FieldbookKit
+import FieldbookModel
 import Foundation
 
 struct History: ParsableCommand {
@@ -18,7 +19,9 @@ struct History: ParsableCommand {
             fmt.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             print("\(table) \(id.lowercased())")
             var t = Table(header: ["TIME (UTC)", "FIELD", "VALUE", "DEVICE", "STATUS"])
-            for e in entries {
+            // A field that was only ever empty has no history worth a line.
+            let counts = Dictionary(grouping: entries.compactMap(\.field), by: { $0 }).mapValues(\.count)
+            for e in entries where !(e.field != nil && e.value.isNull && counts[e.field!] == 1) {
                 let time = fmt.string(from: Date(timeIntervalSince1970: Double(e.hlc.millis) / 1000))
                 let device = e.site == me ? "this device\(store.replica.info.device.map { " (\($0))" } ?? "")" : "site \(String(e.site.description.prefix(8)))"
                 let status: String

@@ -50,8 +50,8 @@ struct Sync: AsyncParsableCommand {
 
     @OptionGroup var replica: ReplicaOptions
     @Argument(help: "The remote to sync with (default: all).") var remote: String?
-    @Option(help: "Log entries per pushed batch (default 5000).") var batch: Int?
-    @Option(help: "Log entries per pulled page (default 10000).") var page: Int?
+    @Option(help: "Log entries per pushed batch (default 4000).") var batch: Int?
+    @Option(help: "Log entries per pulled page (default 4000).") var page: Int?
     @Option(help: "Attempts per request on network errors (default 5).") var attempts: Int?
 
     func run() async throws {

@@ -82,6 +82,7 @@ public final class Replica: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
             try db.execute(sql: "PRAGMA cache_size = -\(configuration.cacheKiB)")
+            try db.execute(sql: "PRAGMA mmap_size = \(configuration.mmapBytes)")
             ClockFunction.register(db, capture: context.capture)
         }
         return try DatabaseQueue(path: path, configuration: config)

@@ -16,10 +16,11 @@ public struct SyncSummary: Sendable, Equatable {
 
 /// How a sync runs. Every property has a documented default.
 public struct SyncConfiguration: Sendable {
-    /// Log entries per pushed batch. Default: 5,000.
-    public var pushBatch = 5_000
-    /// Log entries per pulled page. Default: 10,000.
-    public var pullPage = 10_000
+    /// Log entries per pushed batch. Default: 4,000 (each JSON body then stays a few MiB, and
+    /// the server's memory well under 200 MiB).
+    public var pushBatch = 4_000
+    /// Log entries per pulled page. Default: 4,000.
+    public var pullPage = 4_000
     /// Attempts per request on transient errors. Default: 5.
     public var attempts = 5
     /// First backoff; doubles each attempt. Default: 0.5 s.
