@@ -153,6 +153,17 @@ struct Runner {
             FileHandle.standardError.write(Data("round 2: extract / encode / decode / apply = \(parts) ms\n".utf8))
         }
 
+        if let n = ProcessInfo.processInfo.environment["FB_BENCH_PROFILE_ROUND2"].flatMap(Int.init) {
+            var c = try a.lastSequence()
+            for k in 0..<n {
+                try a.write { tx in for u in w.round2 { try tx.update(h, id: w.ids[(u.row + k) % w.ids.count], column: u.column, value: u.value) } }
+                let delta = try a.changes(since: c, limit: Int.max)
+                c = delta.cursor
+                let bytes = try encoder.encode(WireChangeset(delta.changeset))
+                _ = try b.apply(try JSONDecoder().decode(WireChangeset.self, from: bytes).changeset())
+            }
+            exit(0)
+        }
         f.hashPlain = try plain.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }
         f.hashA = try a.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }
         f.hashB = try b.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }

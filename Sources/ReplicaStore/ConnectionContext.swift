@@ -1,3 +1,4 @@
+import FieldbookModel
 import GRDB
 
 /// What lives as long as the replica's one SQLite connection: the capture buffer that
@@ -6,4 +7,31 @@ import GRDB
 final class ConnectionContext: @unchecked Sendable {
     let capture = ClockCapture()
     var statements: [ReplicaWriter.StatementKey: RawStatement] = [:]
+    /// What the last committed write transaction left, valid while `PRAGMA data_version` shows
+    /// that no other connection has committed since (then a writer need not read it again).
+    var snapshot: WriterSnapshot?
+
+    func statement(_ db: Database, _ key: ReplicaWriter.StatementKey, _ sql: @autoclosure () -> String) throws -> RawStatement {
+        if let s = statements[key] { return s }
+        let s = try RawStatement(db, sql: sql())
+        statements[key] = s
+        return s
+    }
+
+    /// SQLite's `data_version`: changes when another connection commits.
+    func dataVersion(_ db: Database) throws -> Int64 {
+        let s = try statement(db, .init(table: -2, kind: 0, mask: 0), "PRAGMA data_version")
+        defer { s.reset() }
+        return try s.next() ? s.int64(0) : -1
+    }
+}
+
+/// The per-replica state a writer starts from.
+struct WriterSnapshot {
+    var dataVersion: Int64
+    var clock: Int64
+    var siteIDs: [Int32: SiteID]
+    var siteIndex: [SiteID: Int32]
+    var nextSeq: Int64
+    var hasTombstones: Bool
 }

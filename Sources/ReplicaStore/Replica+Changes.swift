@@ -37,10 +37,7 @@ extension Replica {
     static func changes(db: Database, since cursor: Int64, limit: Int, handles: [String: TableHandle], order: [String],
                         context: ConnectionContext, excludingOrigin: Int64? = nil, partitions: Set<String>? = nil) throws -> ChangeBatch {
         func statement(_ key: ReplicaWriter.StatementKey, _ sql: String) throws -> RawStatement {
-            if let s = context.statements[key] { return s }
-            let s = try RawStatement(db, sql: sql)
-            context.statements[key] = s
-            return s
+            try context.statement(db, key, sql)
         }
         let byIndex = Dictionary(uniqueKeysWithValues: handles.values.map { ($0.index, $0) })
         struct Key: Hashable { var tbl: Int64; var id: String }
@@ -48,7 +45,7 @@ extension Replica {
         var keys: [Key] = []
         var last = cursor
         var scanned = 0
-        let chunks = try RawStatement(db, sql: "SELECT seq, body FROM _fb_log WHERE seq > ? ORDER BY seq")
+        let chunks = try statement(.init(table: -4, kind: 0, mask: 0), "SELECT seq, body FROM _fb_log WHERE seq > ? ORDER BY seq")
         chunks.bind(1, cursor)
         while scanned < limit, try chunks.next() {
             last = chunks.int64(0)
@@ -62,13 +59,16 @@ extension Replica {
             }
         }
         chunks.reset()
-        let hasMore = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM _fb_log WHERE seq > ?)", arguments: [last]) ?? false
+        let more = try statement(.init(table: -4, kind: 1, mask: 0), "SELECT EXISTS (SELECT 1 FROM _fb_log WHERE seq > ?)")
+        more.bind(1, last)
+        let hasMore = try more.next() && more.int64(0) != 0
+        more.reset()
 
         var siteOut: [Int32: Int] = [:]
         var siteList: [SiteID] = []
-        let siteRows = try Row.fetchAll(db, sql: "SELECT idx, site FROM _fb_site")
         var siteByIdx: [Int32: SiteID] = [:]
-        for r in siteRows { siteByIdx[r["idx"]] = SiteID(bytes: [UInt8](r["site"] as Data)) }
+        let sites = try statement(.init(table: -4, kind: 2, mask: 0), "SELECT idx, site FROM _fb_site")
+        while try sites.next() { siteByIdx[Int32(sites.int64(0))] = SiteID(bytes: [UInt8](sites.data(1))) }
         func out(_ idx: Int32) -> Int {
             if let i = siteOut[idx] { return i }
             siteList.append(siteByIdx[idx] ?? SiteID(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))))

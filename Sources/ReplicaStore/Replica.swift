@@ -124,12 +124,15 @@ public final class Replica: Sendable {
     /// clocks and logged; all of it commits or none of it does.
     public func write<T>(_ body: (ReplicaWriter) throws -> T) throws -> T {
         do {
-            return try dbQueue.write { db in
+            let (result, snapshot) = try dbQueue.write { db in
                 let w = try ReplicaWriter(db: db, replica: self)
                 let result = try body(w)
                 try w.finish()
-                return result
+                return (result, w.snapshot)
             }
+            // Committed: the next writer may start from here (if no other connection writes meanwhile).
+            try dbQueue.writeWithoutTransaction { _ in context.snapshot = snapshot }
+            return result
         } catch let e as ReplicaError {
             throw e
         } catch let e as DatabaseError {

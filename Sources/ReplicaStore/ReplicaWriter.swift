@@ -32,39 +32,57 @@ public final class ReplicaWriter {
     }
     /// A statement prepared once per connection, by key.
     func statement(_ key: StatementKey, _ sql: @autoclosure () -> String) throws -> RawStatement {
-        if let s = context.statements[key] { return s }
-        let s = try RawStatement(db, sql: sql())
-        context.statements[key] = s
-        return s
+        try context.statement(db, key, sql())
     }
 
     enum Op: Int64 {
         case insert = 1, update = 2, delete = 3, remote = 4
     }
 
+    let dataVersion: Int64
+
     init(db: Database, replica: Replica) throws {
         self.db = db
         self.replica = replica
         self.context = replica.context
-        let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT hlc FROM _fb_replica WHERE id = 1")) ?? 0
-        clock = HybridLogicalClock(last: HLC(rawValue: last), maxDriftMillis: replica.configuration.maxDriftMillis)
-        startClock = clock.last
-        for r in try Row.fetchAll(db.cachedStatement(sql: "SELECT idx, site FROM _fb_site")) {
-            let idx: Int32 = r["idx"]
-            if let s = SiteID(bytes: [UInt8](r["site"] as Data)) {
-                siteIDs[idx] = s
-                siteIndex[s] = idx
+        dataVersion = try context.dataVersion(db)
+        let cached = context.snapshot
+        context.snapshot = nil  // set again only after this transaction commits
+        if let c = cached, c.dataVersion == dataVersion {
+            clock = HybridLogicalClock(last: HLC(rawValue: c.clock), maxDriftMillis: replica.configuration.maxDriftMillis)
+            siteIDs = c.siteIDs
+            siteIndex = c.siteIndex
+            nextSeq = c.nextSeq
+            hasTombstones = c.hasTombstones
+        } else {
+            let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT hlc FROM _fb_replica WHERE id = 1")) ?? 0
+            clock = HybridLogicalClock(last: HLC(rawValue: last), maxDriftMillis: replica.configuration.maxDriftMillis)
+            for r in try Row.fetchAll(db.cachedStatement(sql: "SELECT idx, site FROM _fb_site")) {
+                let idx: Int32 = r["idx"]
+                if let s = SiteID(bytes: [UInt8](r["site"] as Data)) {
+                    siteIDs[idx] = s
+                    siteIndex[s] = idx
+                }
             }
+            nextSeq = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM _fb_log")) ?? 0) + 1
+            hasTombstones = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM _fb_tombstone)")) ?? false
         }
-        nextSeq = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM _fb_log")) ?? 0) + 1
-        hasTombstones = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM _fb_tombstone)")) ?? false
+        startClock = clock.last
         now = replica.configuration.clock()
+    }
+
+    /// The state to start the next transaction from (kept once this one has committed).
+    var snapshot: WriterSnapshot {
+        WriterSnapshot(dataVersion: dataVersion, clock: clock.last.rawValue, siteIDs: siteIDs, siteIndex: siteIndex,
+                       nextSeq: nextSeq, hasTombstones: hasTombstones)
     }
 
     func finish() throws {
         try flushLog()
         if clock.last != startClock {
-            try db.cachedStatement(sql: "UPDATE _fb_replica SET hlc = ? WHERE id = 1").execute(arguments: [clock.last.rawValue])
+            let s = try statement(StatementKey(table: -3, kind: 0, mask: 0), "UPDATE _fb_replica SET hlc = ? WHERE id = 1")
+            s.bind(1, clock.last.rawValue)
+            try s.run()
         }
     }
 
