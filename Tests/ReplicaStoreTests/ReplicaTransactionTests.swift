@@ -91,3 +91,31 @@ import Testing
         }
     }
 }
+
+@Suite struct ReplicaConcurrencyTests {
+    /// Two connections on one file (as the CLI and a sync run in two processes would be): each
+    /// writer must notice the other's commits (log positions, sites, clock).
+    @Test func twoConnectionsWritingOneFileStayConsistent() throws {
+        let t = try TestReplicas()
+        let first = try t.make("a", tables: [plainTable])
+        let second = try Replica.open(path: first.path, tables: [plainTable],
+                                      configuration: ReplicaConfiguration(clock: { t.now.millis }))
+        let remote = try t.make("remote", tables: [plainTable])
+        try remote.write { w in try w.insert("note", id: "r", values: ["a": .text("from elsewhere")]) }
+        for i in 0..<20 {
+            let r = i % 2 == 0 ? first : second
+            try r.write { w in try w.insert("note", id: "n\(i)", values: ["a": .text("\(i)")]) }
+            if i == 7 { _ = try r.apply(remote.changes(since: 0).changeset) }
+        }
+        try first.write { w in try w.update("note", id: "r", values: ["b": .text("edited locally")]) }
+        #expect(try first.state("note").count == 21)
+        #expect(try second.state("note") == first.state("note"))
+        #expect(try first.lastSequence() == 22)  // one log chunk per transaction, none overwritten
+        let copy = try t.make("copy", tables: [plainTable])
+        _ = try copy.apply(second.changes(since: 0).changeset)
+        #expect(try copy.state("note") == first.state("note"))
+        // The remote row's other field still carries the remote site, and the local edit the local one.
+        let h = try first.history(table: "note", id: "r")
+        #expect(Set(h.filter(\.isCurrent).map(\.site)).count == 2)
+    }
+}
