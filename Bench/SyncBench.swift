@@ -1,4 +1,5 @@
 import FieldbookModel
+import SyncCore
 import Foundation
 import Logging
 import ReplicaStore

@@ -1,4 +1,5 @@
 import FieldbookModel
+import SyncCore
 
 /// One benchmark workload: a table, its records, one batch of updates, and the round-2 updates.
 struct Workload {

@@ -76,7 +76,17 @@ public struct SyncEngine: Sendable {
             // Ranges that hold nothing for this remote (only changes pulled from it) travel with the next batch.
             if batch.changeset.isEmpty && batch.hasMore { continue }
             let request = PushRequest(site: replica.info.site, from: start, to: cursor, changes: WireChangeset(batch.changeset))
-            let response = try await retrying("push") { try await transport.push(request) }
+            let response: PushResponse
+            do {
+                response = try await retrying("push") { try await transport.push(request) }
+            } catch let e as SyncClientError where e.code == "sequence_gap" && start > 0 {
+                // The server holds less of this replica than it acknowledged (restored from an
+                // older backup, say): send everything again; what it has is ignored.
+                logger.warning("server lost track of this replica's pushes; pushing everything again", metadata: ["remote": .string(remote.name)])
+                start = 0
+                cursor = 0
+                continue
+            }
             let saved = cursor
             try local {
                 try replica.writeDatabase { db in
