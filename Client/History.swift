@@ -23,7 +23,8 @@ struct History: ParsableCommand {
             let counts = Dictionary(grouping: entries.compactMap(\.field), by: { $0 }).mapValues(\.count)
             for e in entries where !(e.field != nil && e.value.isNull && counts[e.field!] == 1) {
                 let time = fmt.string(from: Date(timeIntervalSince1970: Double(e.hlc.millis) / 1000))
-                let device = e.site == me ? "this device\(store.replica.info.device.map { " (\($0))" } ?? "")" : "site \(String(e.site.description.prefix(8)))"
+                let device = e.site == me ? "this device\(store.replica.info.device.map { " (\($0))" } ?? "")"
+                    : (e.device ?? "site \(String(e.site.description.prefix(8)))")
                 let status: String
                 switch e.kind {
                 case .deleted: status = "deleted"

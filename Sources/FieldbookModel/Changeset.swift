@@ -7,12 +7,18 @@
 public struct Changeset: Sendable, Equatable {
     /// The sites that clocks in this changeset refer to, by index.
     public var sites: [SiteID]
+    /// The device name of each site, where known (parallel to `sites`, or empty).
+    public var siteNames: [String?]
     public var tables: [TableChanges]
 
-    public init(sites: [SiteID] = [], tables: [TableChanges] = []) {
+    public init(sites: [SiteID] = [], tables: [TableChanges] = [], siteNames: [String?] = []) {
         self.sites = sites
         self.tables = tables
+        self.siteNames = siteNames
     }
+
+    /// The device name of site `i`, if known.
+    public func name(ofSite i: Int) -> String? { i < siteNames.count ? siteNames[i] : nil }
 
     /// The number of field changes plus the number of rows changed without fields (deletes, re-creations).
     public var changeCount: Int {

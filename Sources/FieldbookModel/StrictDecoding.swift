@@ -16,11 +16,12 @@ func rejectUnknownKeys(_ decoder: any Decoder, known: Set<String>) throws {
 }
 
 extension WireChangeset {
-    private enum Keys: String, CodingKey { case sites, tables }
+    private enum Keys: String, CodingKey { case sites, names, tables }
     public init(from decoder: any Decoder) throws {
-        try rejectUnknownKeys(decoder, known: ["sites", "tables"])
+        try rejectUnknownKeys(decoder, known: ["sites", "names", "tables"])
         let c = try decoder.container(keyedBy: Keys.self)
         sites = try c.decode([SiteID].self, forKey: .sites)
+        names = try c.decodeIfPresent([String?].self, forKey: .names)
         tables = try c.decode([WireTable].self, forKey: .tables)
     }
 }

@@ -9,6 +9,8 @@
 /// docs/PROTOCOL.md is the exact specification.
 public struct WireChangeset: Codable, Sendable, Equatable {
     public var sites: [SiteID]
+    /// Device names of the sites (parallel to `sites`; null where unknown); absent when none is known.
+    public var names: [String?]?
     public var tables: [WireTable]
 
     public struct WireTable: Codable, Sendable, Equatable {
@@ -39,6 +41,7 @@ extension WireChangeset {
     /// Encodes a changeset into its columnar form.
     public init(_ cs: Changeset) {
         sites = cs.sites
+        names = cs.siteNames.contains { $0 != nil } ? cs.sites.indices.map { cs.name(ofSite: $0) } : nil
         tables = cs.tables.map { t in
             var ids: [String] = []
             var shared: [Int] = []
@@ -81,7 +84,10 @@ extension WireChangeset {
     /// Decodes the columnar form, checking that every array has the right length, every
     /// position and site index is in range and no field repeats.
     public func changeset() throws(ModelError) -> Changeset {
-        var out = Changeset(sites: sites)
+        if let names, names.count != sites.count {
+            throw ModelError(.inconsistent, field: "names", reason: "must have one entry per site")
+        }
+        var out = Changeset(sites: sites, siteNames: names ?? [])
         for (ti, t) in tables.enumerated() {
             let n = t.ids.count
             let where_ = "tables[\(ti)]"

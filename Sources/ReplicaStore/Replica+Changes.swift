@@ -67,11 +67,18 @@ extension Replica {
         var siteOut: [Int32: Int] = [:]
         var siteList: [SiteID] = []
         var siteByIdx: [Int32: SiteID] = [:]
-        let sites = try statement(.init(table: -4, kind: 2, mask: 0), "SELECT idx, site FROM _fb_site")
-        while try sites.next() { siteByIdx[Int32(sites.int64(0))] = SiteID(bytes: [UInt8](sites.data(1))) }
+        var nameByIdx: [Int32: String] = [:]
+        let sites = try statement(.init(table: -4, kind: 3, mask: 0), "SELECT idx, site, name FROM _fb_site")
+        while try sites.next() {
+            let idx = Int32(sites.int64(0))
+            siteByIdx[idx] = SiteID(bytes: [UInt8](sites.data(1)))
+            nameByIdx[idx] = sites.value(2).text
+        }
+        var siteNames: [String?] = []
         func out(_ idx: Int32) -> Int {
             if let i = siteOut[idx] { return i }
             siteList.append(siteByIdx[idx] ?? SiteID(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))))
+            siteNames.append(nameByIdx[idx])
             siteOut[idx] = siteList.count - 1
             return siteList.count - 1
         }
@@ -105,6 +112,6 @@ extension Replica {
             tables[k.tbl, default: TableChanges(table: h.schema.name, fields: h.schema.columnNames)].rows.append(rc)
         }
         let ordered = order.compactMap { name in handles[name].flatMap { tables[$0.index] } }
-        return ChangeBatch(changeset: Changeset(sites: siteList, tables: ordered), cursor: last, hasMore: hasMore)
+        return ChangeBatch(changeset: Changeset(sites: siteList, tables: ordered, siteNames: siteNames), cursor: last, hasMore: hasMore)
     }
 }

@@ -23,6 +23,8 @@ public struct HistoryEntry: Sendable, Equatable {
     public var value: Value
     public var hlc: HLC
     public var site: SiteID
+    /// The device name of the site, where known.
+    public var device: String? = nil
     public var kind: Kind
     /// Whether this is the field's current value on this replica.
     public var isCurrent: Bool
@@ -38,8 +40,11 @@ extension Replica {
         let n = h.columnCount
         return try dbQueue.read { db in
             var sites: [Int32: SiteID] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT idx, site FROM _fb_site") {
-                sites[r["idx"]] = SiteID(bytes: [UInt8](r["site"] as Data))
+            var names: [SiteID: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT idx, site, name FROM _fb_site") {
+                let s = SiteID(bytes: [UInt8](r["site"] as Data))
+                sites[r["idx"]] = s
+                if let s, let n = r["name"] as String? { names[s] = n }
             }
             let zero = SiteID(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
             func site(_ i: Int32) -> SiteID { sites[i] ?? zero }
@@ -93,6 +98,7 @@ extension Replica {
             // One entry per distinct write; ordered by clock, as every replica would order them.
             var seen = Set<String>()
             out = out.filter { seen.insert("\($0.field ?? "-")|\($0.hlc.rawValue)|\($0.site)|\($0.kind == .lost)|\($0.kind.rawValue)").inserted }
+            for i in out.indices { out[i].device = names[out[i].site] }
             return out.sorted { ($0.hlc, $0.sequence) < ($1.hlc, $1.sequence) }
         }
     }

@@ -33,7 +33,7 @@ public final class Replica: Sendable {
         do {
             try ReplicaSchema.migrator(for: tables).migrate(queue)
             try queue.write { db in
-            try db.execute(sql: "INSERT INTO _fb_site (idx, site) VALUES (1, ?)", arguments: [Data(site.bytes)])
+            try db.execute(sql: "INSERT INTO _fb_site (idx, site, name) VALUES (1, ?, ?)", arguments: [Data(site.bytes), device])
             try db.execute(
                 sql: "INSERT INTO _fb_replica (id, site, region, device, hlc, created_at) VALUES (1, ?, ?, ?, 0, ?)",
                 arguments: [Data(site.bytes), region, device, ISO8601DateFormatter().string(from: Date())])

@@ -49,6 +49,10 @@ enum ReplicaSchema {
                 try db.execute(sql: "INSERT INTO _fb_table (name) VALUES (?)", arguments: [t.name])
             }
         }
+        m.registerMigration("fieldbook-site-names-v1") { db in
+            try db.execute(sql: "ALTER TABLE _fb_site ADD COLUMN name TEXT")
+            try db.execute(sql: "UPDATE _fb_site SET name = (SELECT device FROM _fb_replica WHERE id = 1) WHERE idx = 1")
+        }
         return m
     }
 

@@ -27,6 +27,14 @@ extension ReplicaWriter {
         self.origin = origin
         defer { self.origin = 0 }
         let sites = try cs.sites.map { try localIndex(of: $0) }
+        for (i, idx) in sites.enumerated() where idx != localSite {
+            if let name = cs.name(ofSite: i) {
+                let s = try statement(StatementKey(table: -5, kind: 0, mask: 0), "UPDATE _fb_site SET name = ? WHERE idx = ? AND name IS NULL")
+                s.bind(1, name)
+                s.bind(2, Int64(idx))
+                try s.run()
+            }
+        }
         var report = ApplyReport()
         for t in cs.tables {
             let h = try replica.handle(t.table)

@@ -14,7 +14,7 @@ public enum PushPlanner {
             throw ServerError(.contentTooLarge, "batch_too_large",
                               "the batch holds \(count) changes; this server accepts at most \(maxBatchChanges) per push. Send smaller batches")
         }
-        var keep = Changeset(sites: cs.sites)
+        var keep = Changeset(sites: cs.sites, siteNames: cs.siteNames)
         var quarantined: [(note: QuarantineNote, row: Changeset)] = []
         let limit = now + maxDriftMillis
         for t in cs.tables {
@@ -25,7 +25,7 @@ public enum PushPlanner {
                     let ahead = newest.millis - now
                     let note = QuarantineNote(table: t.table, id: rc.id,
                         reason: "clock \(newest) is \(ahead / 1000) s ahead of the server's (at most \(maxDriftMillis / 1000) s accepted); kept aside, not applied")
-                    quarantined.append((note, Changeset(sites: cs.sites, tables: [TableChanges(table: t.table, fields: t.fields, rows: [rc])])))
+                    quarantined.append((note, Changeset(sites: cs.sites, tables: [TableChanges(table: t.table, fields: t.fields, rows: [rc])], siteNames: cs.siteNames)))
                 } else {
                     kept.rows.append(rc)
                 }

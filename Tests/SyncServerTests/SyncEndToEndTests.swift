@@ -30,8 +30,8 @@ import Testing
         let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
         defer { server.stop() }
         let (a, b) = (db(cli, "a"), db(cli, "b"))
-        ok(try cli.run(["init", "--region", "almaty", "--device", "a"], db: a))
-        ok(try cli.run(["init", "--region", "almaty", "--device", "b"], db: b))
+        ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-a"], db: a))
+        ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-b"], db: b))
         ok(try cli.run(["import", CLIRunner.fixture], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("b", regions: "almaty")], db: b))
@@ -71,8 +71,10 @@ import Testing
         #expect(back != nil)                                          // the re-creation beats the delete
         #expect(back?["verification"] as? String == "confirmed")      // and the edit made in the older incarnation
         #expect(pa.contains { $0["id"] as! String == x } && pa.contains { $0["id"] as! String == y })
-        // Nothing is lost: the losing edit is in the history.
+        // Nothing is lost: the losing edit is in the history, with the device that wrote it.
         #expect(try cli.run(["history", p], db: a).stdout.contains("activist (A)"))
+        let historyOnB = try cli.run(["history", p], db: b).stdout
+        #expect(historyOnB.contains("laptop-a") && historyOnB.contains("this device (laptop-b)"))
         // Nothing left to exchange.
         #expect(ok(try cli.run(["sync"], db: a)).line == "pushed 0, pulled 0")
     }
