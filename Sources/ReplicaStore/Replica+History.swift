@@ -136,11 +136,4 @@ extension Replica {
             return found.flatMap { byIndex[$0] }
         }
     }
-
-    /// The sites this replica knows, by id, with the device name when it is the local one.
-    public func knownSites() throws -> [SiteID] {
-        try dbQueue.read { db in
-            try Row.fetchAll(db, sql: "SELECT site FROM _fb_site ORDER BY idx").compactMap { SiteID(bytes: [UInt8]($0[0] as Data)) }
-        }
-    }
 }

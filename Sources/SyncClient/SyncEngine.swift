@@ -134,7 +134,10 @@ public struct SyncEngine: Sendable {
 
     func local<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as ReplicaError {
-            throw SyncClientError(e.kind == .invalid || e.kind == .immutableField || e.kind == .clock ? .refused : .local, e.message)
+            if e.kind == .clock {
+                throw SyncClientError(.refused, "\(e.message). This device's clock seems to be behind: correct the system time and sync again")
+            }
+            throw SyncClientError(e.kind == .invalid || e.kind == .immutableField ? .refused : .local, e.message)
         }
     }
 

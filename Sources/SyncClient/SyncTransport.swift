@@ -46,10 +46,6 @@ public struct SyncTransport: Sendable {
         return try await send(method: .GET, path: path, body: nil, as: PullResponse.self)
     }
 
-    public func health() async throws -> HealthResponse {
-        try await send(method: .GET, path: SyncProtocol.healthPath, body: nil, as: HealthResponse.self)
-    }
-
     func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, as: T.Type) async throws -> T {
         var req = HTTPClientRequest(url: baseURL + path)
         req.method = method
