@@ -61,17 +61,7 @@ extension Replica {
             }
             // Values that were overwritten (the log keeps them with their clocks), deletes and re-creations.
             var lastCL: Int64 = 0
-            var log: [(Int64, LogEntry)] = []
-            let chunks = try RawStatement(db, sql: "SELECT seq, body FROM _fb_log ORDER BY seq")
-            while try chunks.next() {
-                let seq = chunks.int64(0)
-                chunks.withBlob(1) { body in
-                    ChangeLog.forEach(in: body, wantPayload: { $0 == h.index && $1 == id }) { e in
-                        if e.table == h.index && e.rowID == id { log.append((seq, e)) }
-                    }
-                }
-            }
-            for (seq, e) in log {
+            for (seq, e) in try Self.logEntries(db, table: h.index, id: id) {
                 let cl = e.cl
                 let hlc = HLC(rawValue: e.hlc)
                 let s = e.site
@@ -107,16 +97,8 @@ extension Replica {
     public func valuesAtDeletion(table: String, id: String) throws -> [String: Value]? {
         let h = try handle(table)
         return try dbQueue.read { db in
-            var last: [UInt8]? = nil
-            let chunks = try RawStatement(db, sql: "SELECT body FROM _fb_log ORDER BY seq")
-            while try chunks.next() {
-                chunks.withBlob(0) { body in
-                    ChangeLog.forEach(in: body, wantPayload: { $0 == h.index && $1 == id }) { e in
-                        if e.table == h.index && e.rowID == id && e.cl % 2 == 0 && !e.payload.isEmpty { last = e.payload }
-                    }
-                }
-            }
-            guard let last else { return nil }
+            let deletes = try Self.logEntries(db, table: h.index, id: id).filter { $0.entry.cl % 2 == 0 && !$0.entry.payload.isEmpty }
+            guard let last = deletes.last?.entry.payload else { return nil }
             var out: [String: Value] = [:]
             for e in ValueCodec.decode(Data(last)) where e.column < h.columnCount { out[h.schema.columns[e.column].name] = e.value }
             return out
@@ -127,13 +109,23 @@ extension Replica {
     public func loggedTable(of id: String) throws -> String? {
         let byIndex = Dictionary(uniqueKeysWithValues: handles.values.map { ($0.index, $0.schema.name) })
         return try dbQueue.read { db in
-            var found: Int64? = nil
-            let chunks = try RawStatement(db, sql: "SELECT body FROM _fb_log ORDER BY seq")
-            while found == nil, try chunks.next() {
-                chunks.withBlob(0) { body in ChangeLog.forEach(in: body) { e in if e.rowID == id && found == nil { found = e.table } } }
-            }
-            chunks.reset()
-            return found.flatMap { byIndex[$0] }
+            try Self.logEntries(db, table: nil, id: id).first.flatMap { byIndex[$0.entry.table] }
         }
+    }
+
+    /// Every log entry about row `id` (of `table`, or of any table), oldest first, with the
+    /// sequence of its chunk and its payload. Reads the whole log: history is not a hot path.
+    static func logEntries(_ db: Database, table: Int64?, id: String) throws -> [(seq: Int64, entry: LogEntry)] {
+        var out: [(seq: Int64, entry: LogEntry)] = []
+        let chunks = try RawStatement(db, sql: "SELECT seq, body FROM _fb_log ORDER BY seq")
+        while try chunks.next() {
+            let seq = chunks.int64(0)
+            chunks.withBlob(1) { body in
+                ChangeLog.forEach(in: body, wantPayload: { (table == nil || $0 == table) && $1 == id }) { e in
+                    if (table == nil || e.table == table) && e.rowID == id { out.append((seq, e)) }
+                }
+            }
+        }
+        return out
     }
 }

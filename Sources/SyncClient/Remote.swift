@@ -59,9 +59,10 @@ public enum Remotes {
         }
     }
 
+    /// The remotes (none until the first `add` creates the table).
     public static func all(_ replica: Replica) throws -> [Remote] {
-        try replica.writeDatabase { db in
-            try ensureTable(db)
+        try replica.read { db in
+            guard try db.tableExists("_fb_remote") else { return [] }
             return try Row.fetchAll(db, sql: "SELECT * FROM _fb_remote ORDER BY name").map(remote)
         }
     }
@@ -75,7 +76,7 @@ public enum Remotes {
 
     public static func remove(_ replica: Replica, name: String) throws {
         let n = try replica.writeDatabase { db -> Int in
-            try ensureTable(db)
+            guard try db.tableExists("_fb_remote") else { return 0 }
             try db.execute(sql: "DELETE FROM _fb_remote WHERE name = ?", arguments: [name])
             return db.changesCount
         }
