@@ -35,7 +35,11 @@ struct Runner {
         config.journalMode = .wal
         // The same page cache as a replica's (ReplicaConfiguration.cacheKiB), so both are measured alike.
         let cacheKiB = ReplicaConfiguration().cacheKiB
+        let pageSize = ReplicaConfiguration().pageSize
+        let autocheckpoint = ReplicaConfiguration().walAutocheckpointPages
         config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA page_size = \(pageSize)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -\(cacheKiB)")
         }
@@ -54,6 +58,7 @@ struct Runner {
                 }
             }
         }
+        try Measure.checkpoint(plain)
         f.plainUpdateMs = try Measure.millis {
             try plain.write { db in
                 let statements = try quotedCols.map { try RawStatement(db, sql: "UPDATE \"\(w.schema.name)\" SET \($0) = ? WHERE id = ?") }
@@ -96,6 +101,7 @@ struct Runner {
             }
         }
         var bodyMs = 0.0
+        try Measure.checkpoint(a.dbQueue)
         f.fbUpdateMs = try Measure.millis {
             try a.write { tx in
                 bodyMs = try Measure.millis {

@@ -33,7 +33,9 @@ enum ClockFunction {
             let headerSite = input.loadUnaligned(fromByteOffset: 8, as: Int32.self)
             // Output: the input with the overrides of the columns in mask replaced (or added).
             let capacity = n + ClockVector.overrideSize * mask.nonzeroBitCount
-            withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer in
+            // Allocated by SQLite and handed over to it with the result (no second copy).
+            guard let raw = sqlite3_malloc64(UInt64(capacity)) else { sqlite3_result_error_nomem(ctx); return }
+            let buffer = UnsafeMutableRawBufferPointer(start: raw, count: capacity)
             buffer.copyMemory(from: input)
             var count = n
             var k: Int32 = 5
@@ -68,8 +70,7 @@ enum ClockFunction {
                 m >>= 1
                 c += 1
             }
-            sqlite3_result_blob(ctx, buffer.baseAddress, Int32(count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-            }
+            sqlite3_result_blob(ctx, raw, Int32(count), sqlite3_free)
         }, nil, nil, nil)
     }
 }

@@ -11,6 +11,19 @@ final class ConnectionContext: @unchecked Sendable {
     /// that no other connection has committed since (then a writer need not read it again).
     var snapshot: WriterSnapshot?
 
+    /// The single-column local updates, by table index and column (the hot path of local edits).
+    private var columnUpdates: [[RawStatement?]] = []
+
+    func columnUpdate(_ db: Database, _ h: TableHandle, column c: Int, site: Int32) throws -> RawStatement {
+        let t = Int(h.index)
+        if t < columnUpdates.count, let s = columnUpdates[t][c] { return s }
+        while columnUpdates.count <= t { columnUpdates.append([]) }
+        if columnUpdates[t].count < h.columnCount { columnUpdates[t] = Array(repeating: nil, count: h.columnCount) }
+        let s = try RawStatement(db, sql: h.localUpdateSQL(mask: 1 << c, site: site))
+        columnUpdates[t][c] = s
+        return s
+    }
+
     func statement(_ db: Database, _ key: ReplicaWriter.StatementKey, _ sql: @autoclosure () -> String) throws -> RawStatement {
         if let s = statements[key] { return s }
         let s = try RawStatement(db, sql: sql())

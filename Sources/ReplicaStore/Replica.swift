@@ -80,7 +80,10 @@ public final class Replica: Sendable {
         config.journalMode = .wal
         config.busyMode = .timeout(configuration.busyTimeout)
         config.prepareDatabase { db in
+            // Takes effect only while the file is still empty (before WAL mode is set up).
+            try db.execute(sql: "PRAGMA page_size = \(configuration.pageSize)")
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walAutocheckpointPages)")
             try db.execute(sql: "PRAGMA cache_size = -\(configuration.cacheKiB)")
             try db.execute(sql: "PRAGMA mmap_size = \(configuration.mmapBytes)")
             ClockFunction.register(db, capture: context.capture)

@@ -16,14 +16,26 @@ public struct ReplicaConfiguration: Sendable {
     /// How much of the file SQLite reads through memory mapping, in bytes. Default: 0 (off;
     /// mapped pages count as resident memory, and measured latency did not improve).
     public var mmapBytes: Int
+    /// The page size of a newly created replica file, in bytes (an existing file keeps its own).
+    /// Default: 4096 (SQLite's).
+    public var pageSize: Int
+    /// After how many WAL pages a commit also checkpoints (copies the WAL into the database
+    /// file). Default: 2000 (8 MiB of 4 KiB pages; SQLite's default is 1000). A replica writes
+    /// about twice the pages of a plain table (clocks and history), so a merge or an import of
+    /// a few thousand records would otherwise pay for a checkpoint inside its own commit.
+    public var walAutocheckpointPages: Int
 
     public init(
         clock: @escaping @Sendable () -> Int64 = ReplicaConfiguration.systemMillis,
         maxDriftMillis: Int64 = HybridLogicalClock.defaultMaxDriftMillis,
         busyTimeout: TimeInterval = 5,
         cacheKiB: Int = 32 * 1024,
-        mmapBytes: Int = 0
+        mmapBytes: Int = 0,
+        pageSize: Int = 4096,
+        walAutocheckpointPages: Int = 2000
     ) {
+        self.walAutocheckpointPages = walAutocheckpointPages
+        self.pageSize = pageSize
         self.cacheKiB = cacheKiB
         self.mmapBytes = mmapBytes
         self.clock = clock

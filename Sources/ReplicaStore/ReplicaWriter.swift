@@ -172,12 +172,10 @@ public final class ReplicaWriter {
         try validate(h, v, at: c)
         let mask: Int64 = 1 << c
         let hlc = try tick()
-        let s = try statement(StatementKey(table: h.index, kind: 2, mask: mask), h.localUpdateSQL(mask: mask))
+        let s = try context.columnUpdate(db, h, column: c, site: localSite)
         s.bind(1, v)
-        s.bind(2, mask)
-        s.bind(3, hlc)
-        s.bind(4, Int64(localSite))
-        s.bind(5, id)
+        s.bind(2, hlc)
+        s.bind(3, id)
         guard try s.run() == 1 else {
             throw ReplicaError(.notFound, "no \(h.schema.name) with id \(id)", table: h.schema.name, id: id)
         }
@@ -201,13 +199,11 @@ public final class ReplicaWriter {
             args.append(v)
         }
         let hlc = try tick()
-        let s = try statement(StatementKey(table: h.index, kind: 2, mask: mask), h.localUpdateSQL(mask: mask))
+        let s = try statement(StatementKey(table: h.index, kind: 2, mask: mask), h.localUpdateSQL(mask: mask, site: localSite))
         var i: Int32 = 1
         for v in args { s.bind(i, v); i += 1 }
-        s.bind(i, mask)
-        s.bind(i + 1, hlc)
-        s.bind(i + 2, Int64(localSite))
-        s.bind(i + 3, id)
+        s.bind(i, hlc)
+        s.bind(i + 1, id)
         guard try s.run() == 1 else {
             throw ReplicaError(.notFound, "no \(h.schema.name) with id \(id)", table: h.schema.name, id: id)
         }

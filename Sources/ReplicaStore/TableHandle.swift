@@ -42,15 +42,18 @@ public final class TableHandle: Sendable {
         return "UPDATE \(quoted) SET \(sets.joined(separator: ",")) WHERE id=?\(columnCount + 4)"
     }
 
-    /// `UPDATE … SET` for the columns of `mask`, patching the clocks in SQL (local writes).
-    func localUpdateSQL(mask: Int64) -> String {
+    /// `UPDATE … SET` for the columns of `mask`, patching the clocks in SQL (local writes): the
+    /// values of the columns in order, then the HLC, then the id. The mask and the local site
+    /// are literals, so that a statement binds only what changes.
+    func localUpdateSQL(mask: Int64, site: Int32) -> String {
         var sets: [String] = []
-        for i in 0..<columnCount where mask & (1 << i) != 0 {
-            sets.append("\(ReplicaSchema.quote(schema.columns[i].name))=?")
-        }
         var old: [String] = []
-        for i in 0..<columnCount where mask & (1 << i) != 0 { old.append(ReplicaSchema.quote(schema.columns[i].name)) }
-        sets.append("_clocks=fb_setclock(_clocks,?,?,?,_cl,\(old.joined(separator: ",")))")
+        for i in 0..<columnCount where mask & (1 << i) != 0 {
+            let q = ReplicaSchema.quote(schema.columns[i].name)
+            sets.append("\(q)=?")
+            old.append(q)
+        }
+        sets.append("_clocks=fb_setclock(_clocks,\(mask),?,\(site),_cl,\(old.joined(separator: ",")))")
         return "UPDATE \(quoted) SET \(sets.joined(separator: ",")) WHERE id=?"
     }
 }
