@@ -107,7 +107,7 @@ let package = Package(
             ],
             path: "Bench"
         ),
-        .testTarget(name: "FieldbookModelTests", dependencies: ["FieldbookModel"]),
+        .testTarget(name: "FieldbookModelTests", dependencies: ["FieldbookModel", "SyncCore"]),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "FieldbookModel"]),
         .testTarget(
             name: "ReplicaStoreTests",

@@ -17,6 +17,7 @@ enum Report {
                 "plain_load_ms": med(\.plainLoadMs), "apply_ms": med(\.fbApplyMs),
                 "extract_ms": med(\.extractMs), "encode_ms": med(\.encodeMs), "decode_ms": med(\.decodeMs),
                 "full_changeset_raw_bytes": f.rawBytes, "full_changeset_gzip_bytes": f.gzipBytes,
+                "full_changeset_json_raw_bytes": f.jsonRawBytes, "full_changeset_json_gzip_bytes": f.jsonGzipBytes,
                 "incremental_round_ms": med(\.round2Ms), "incremental_round_bytes": f.round2Bytes,
                 "replica_size_ratio": Double(f.replicaFile) / Double(f.plainFile),
                 "replica_bytes": f.replicaFile, "plain_bytes": f.plainFile,
@@ -30,6 +31,7 @@ enum Report {
             syncObject = [
                 "e2e_changes_per_s": s.e2ePerSecond, "push_changes_per_s": s.pushPerSecond, "pull_changes_per_s": s.pullPerSecond,
                 "e2e_changes": s.changes, "wire_raw_bytes_per_change": s.rawBytesPerChange, "wire_gzip_bytes_per_change": s.gzipBytesPerChange,
+                "wire_json_raw_bytes_per_change": s.jsonRawBytesPerChange, "wire_json_gzip_bytes_per_change": s.jsonGzipBytesPerChange,
                 "incremental_sync_ms_1m": s.incremental1mMs, "incremental_sync_ms_10k": s.incremental10kMs,
                 "incremental_ratio_1m_vs_10k": s.incremental1mMs / s.incremental10kMs,
                 "client_peak_mb": s.clientPeakMB, "server_peak_mb": s.serverPeakMB, "pull_1m_seconds": s.pull1mSeconds,
@@ -47,7 +49,8 @@ enum Report {
             Swift.print("\n## Sync through a real fieldbook-server on 127.0.0.1")
             Swift.print(String(format: "%d field changes: push %.0f changes/s, pull %.0f changes/s, end to end %.0f changes/s  (target ≥ 100,000)",
                                s.changes, s.pushPerSecond, s.pullPerSecond, s.e2ePerSecond))
-            Swift.print(String(format: "wire: %.1f bytes/change raw JSON, %.2f bytes/change gzip", s.rawBytesPerChange, s.gzipBytesPerChange))
+            Swift.print(String(format: "wire: %.1f bytes/change binary, %.2f gzip (JSON: %.1f, %.2f gzip)",
+                               s.rawBytesPerChange, s.gzipBytesPerChange, s.jsonRawBytesPerChange, s.jsonGzipBytesPerChange))
             Swift.print(String(format: "sync 100 new changes (push + pull): %.2f ms with 10,000 stored, %.2f ms with 1,000,000 stored, ratio %.2f  (targets ≤ 20 ms, ≤ 1.3)",
                                s.incremental10kMs, s.incremental1mMs, s.incremental1mMs / s.incremental10kMs))
             Swift.print(String(format: "peak memory: client %.0f MiB, server %.0f MiB (pulling 1,000,000 changes took %.1f s)  (target ≤ 200 MB each)",
@@ -64,7 +67,9 @@ enum Report {
             row("round 1: apply all on empty replica", ms("plain_load_ms"), ms("apply_ms"), x("apply_ratio") + "  (target ≤ 3×)")
             row("round 1: extract / encode / decode", "", "\(ms("extract_ms")) / \(ms("encode_ms")) / \(ms("decode_ms"))", "")
             let raw = o["full_changeset_raw_bytes"] as! Int, gz = o["full_changeset_gzip_bytes"] as! Int
-            row("round 1: changeset raw / gzip", "", "\(raw / 1024) / \(gz / 1024) KiB", "(target ≤ 300 KiB gzip)")
+            row("round 1: changeset raw / gzip (binary)", "", "\(raw / 1024) / \(gz / 1024) KiB", "(target ≤ 300 KiB gzip)")
+            let jraw = o["full_changeset_json_raw_bytes"] as! Int, jgz = o["full_changeset_json_gzip_bytes"] as! Int
+            row("round 1: changeset raw / gzip (JSON)", "", "\(jraw / 1024) / \(jgz / 1024) KiB", "")
             row("round 2: 100 updates, delta round", "", ms("incremental_round_ms"), "\(o["incremental_round_bytes"]!) B  (target ≤ 2 ms)")
             row("file size", "\((o["plain_bytes"] as! Int) / 1024) KiB", "\((o["replica_bytes"] as! Int) / 1024) KiB", x("replica_size_ratio"))
             let agree = o["state_hash"] as! String == o["state_hash_b"] as! String && o["state_hash"] as! String == o["state_hash_plain"] as! String

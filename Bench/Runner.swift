@@ -10,7 +10,7 @@ struct Figures {
     var plainUpdateMs = 0.0, fbUpdateMs = 0.0
     var plainLoadMs = 0.0, fbApplyMs = 0.0
     var extractMs = 0.0, encodeMs = 0.0, decodeMs = 0.0
-    var rawBytes = 0, gzipBytes = 0
+    var rawBytes = 0, gzipBytes = 0, jsonRawBytes = 0, jsonGzipBytes = 0
     var round2Ms = 0.0, round2Bytes = 0
     var plainFile = 0, replicaFile = 0
     var hashA = "", hashB = "", hashPlain = ""
@@ -122,14 +122,17 @@ struct Runner {
         // Round 1: everything since 0.
         var batch: ChangeBatch!
         f.extractMs = try Measure.millis { batch = try a.changes(since: 0, limit: Int.max) }
-        var data = Data()
-        let encoder = JSONEncoder()
-        f.encodeMs = try Measure.millis { data = try encoder.encode(WireChangeset(batch.changeset)) }
+        // The binary form is what `fieldbook sync` sends; the JSON form's sizes are reported too.
+        var data: [UInt8] = []
+        f.encodeMs = try Measure.millis { data = WireChangeset(batch.changeset).binary() }
         f.rawBytes = data.count
-        if let dump = ProcessInfo.processInfo.environment["FB_BENCH_DUMP"] { try data.write(to: URL(fileURLWithPath: dump + "-\(w.schema.columns.count).json")) }
-        f.gzipBytes = Measure.gzipSize(data)
+        f.gzipBytes = Measure.gzipSize(Data(data))
+        let json = try JSONEncoder().encode(WireChangeset(batch.changeset))
+        f.jsonRawBytes = json.count
+        f.jsonGzipBytes = Measure.gzipSize(json)
+        if let dump = ProcessInfo.processInfo.environment["FB_BENCH_DUMP"] { try json.write(to: URL(fileURLWithPath: dump + "-\(w.schema.columns.count).json")) }
         var decoded: Changeset!
-        f.decodeMs = try Measure.millis { decoded = try JSONDecoder().decode(WireChangeset.self, from: data).changeset() }
+        f.decodeMs = try Measure.millis { decoded = try WireChangeset(binary: data).changeset() }
         f.fbApplyMs = try Measure.millis { _ = try b.apply(decoded) }
 
         // Round 2: 100 more updates, then only the delta.
@@ -145,12 +148,12 @@ struct Runner {
         var parts: [Double] = []
         f.round2Ms = try Measure.millis {
             var delta: ChangeBatch!
-            var bytes = Data()
+            var bytes: [UInt8] = []
             var cs: Changeset!
             parts.append(try Measure.millis { delta = try a.changes(since: cursor, limit: Int.max) })
-            parts.append(try Measure.millis { bytes = try encoder.encode(WireChangeset(delta.changeset)) })
+            parts.append(try Measure.millis { bytes = WireChangeset(delta.changeset).binary() })
             f.round2Bytes = bytes.count
-            parts.append(try Measure.millis { cs = try JSONDecoder().decode(WireChangeset.self, from: bytes).changeset() })
+            parts.append(try Measure.millis { cs = try WireChangeset(binary: bytes).changeset() })
             var inner = 0.0
             parts.append(try Measure.millis { try b.write { w in inner = try Measure.millis { _ = try w.apply(cs) } } })
             parts.append(inner)
@@ -165,8 +168,8 @@ struct Runner {
                 try a.write { tx in for u in w.round2 { try tx.update(h, id: w.ids[(u.row + k) % w.ids.count], column: u.column, value: u.value) } }
                 let delta = try a.changes(since: c, limit: Int.max)
                 c = delta.cursor
-                let bytes = try encoder.encode(WireChangeset(delta.changeset))
-                _ = try b.apply(try JSONDecoder().decode(WireChangeset.self, from: bytes).changeset())
+                let bytes = WireChangeset(delta.changeset).binary()
+                _ = try b.apply(try WireChangeset(binary: bytes).changeset())
             }
             exit(0)
         }

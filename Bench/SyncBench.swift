@@ -14,7 +14,7 @@ struct SyncBench {
     struct Result {
         var pushPerSecond = 0.0, pullPerSecond = 0.0, e2ePerSecond = 0.0
         var changes = 0
-        var rawBytesPerChange = 0.0, gzipBytesPerChange = 0.0
+        var rawBytesPerChange = 0.0, gzipBytesPerChange = 0.0, jsonRawBytesPerChange = 0.0, jsonGzipBytesPerChange = 0.0
         var incremental10kMs = 0.0, incremental1mMs = 0.0
         var clientPeakMB = 0.0, serverPeakMB = 0.0
         var pull1mSeconds = 0.0
@@ -182,9 +182,13 @@ struct SyncBench {
         let a = try makeReplica("e2e-a", incidents: 6_250, seed: 1)
         let all = try a.changes(since: 0, limit: Int.max).changeset
         result.changes = all.changeCount
+        // What `fieldbook sync` sends (the binary form), and the JSON form for comparison.
+        let binary = Data(WireChangeset(all).binary())
+        result.rawBytesPerChange = Double(binary.count) / Double(all.changeCount)
+        result.gzipBytesPerChange = Double(Measure.gzipSize(binary)) / Double(all.changeCount)
         let json = try JSONEncoder().encode(WireChangeset(all))
-        result.rawBytesPerChange = Double(json.count) / Double(all.changeCount)
-        result.gzipBytesPerChange = Double(Measure.gzipSize(json)) / Double(all.changeCount)
+        result.jsonRawBytesPerChange = Double(json.count) / Double(all.changeCount)
+        result.jsonGzipBytesPerChange = Double(Measure.gzipSize(json)) / Double(all.changeCount)
         try addRemote(a, server.url, try token(data, "a"))
         let push = try runCLI(["sync", "--db", a.path])
         let b = try Replica.create(path: dir.appendingPathComponent("e2e-b.sqlite").path, tables: FieldbookSchema.tables, region: "almaty")

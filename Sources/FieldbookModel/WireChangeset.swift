@@ -45,7 +45,7 @@ extension WireChangeset {
         tables = cs.tables.map { t in
             var ids: [String] = []
             var shared: [Int] = []
-            var previous: [Unicode.Scalar] = []
+            var previous = ""
             var cl: [Int64] = []
             var hlc = DeltaEncoder()
             var site: [Int] = []
@@ -56,14 +56,10 @@ extension WireChangeset {
             for i in cols.indices { cols[i].site!.reserveCapacity(t.rows.count) }
             var lastRow = Array(repeating: 0, count: t.fields.count)
             for (r, row) in t.rows.enumerated() {
-                let scalars = Array(row.id.unicodeScalars)
-                var n = 0
-                while n < scalars.count && n < previous.count && scalars[n] == previous[n] { n += 1 }
+                let (n, suffix) = FrontCoding.split(row.id, after: previous)
                 shared.append(n)
-                var suffix = String.UnicodeScalarView()
-                suffix.append(contentsOf: scalars[n...])
-                ids.append(String(suffix))
-                previous = scalars
+                ids.append(suffix)
+                previous = row.id
                 cl.append(row.cl)
                 hlc.append(row.hlc)
                 site.append(row.site)
@@ -99,16 +95,12 @@ extension WireChangeset {
             var rows: [RowChange] = []
             rows.reserveCapacity(n)
             var hd = DeltaDecoder()
-            var previous: [Unicode.Scalar] = []
+            var previous = ""
             for i in 0..<n {
-                guard t.shared[i] >= 0, t.shared[i] <= previous.count else {
+                guard let id = FrontCoding.join(previous, shared: t.shared[i], suffix: t.ids[i]) else {
                     throw ModelError.invalid("\(where_).shared[\(i)]", String(t.shared[i]), "is longer than the previous id")
                 }
-                let scalars = Array(previous[0..<t.shared[i]]) + Array(t.ids[i].unicodeScalars)
-                previous = scalars
-                var view = String.UnicodeScalarView()
-                view.append(contentsOf: scalars)
-                let id = String(view)
+                previous = id
                 guard tcl[i] > 0 else { throw ModelError.invalid("\(where_).cl[\(i)]", String(tcl[i]), "is not a causal length (must be ≥ 1)") }
                 guard sites.indices.contains(tsite[i]) else {
                     throw ModelError.invalid("\(where_).site[\(i)]", String(tsite[i]), "is not an index into sites")
@@ -148,6 +140,31 @@ extension WireChangeset {
             out.tables.append(TableChanges(table: t.table, fields: fields, rows: rows))
         }
         return out
+    }
+}
+
+/// Front coding of ids: how many leading Unicode scalars an id shares with the previous one,
+/// and the rest of it.
+enum FrontCoding {
+    static func split(_ id: String, after previous: String) -> (shared: Int, suffix: String) {
+        let a = id.unicodeScalars, b = previous.unicodeScalars
+        var i = a.startIndex, j = b.startIndex
+        var n = 0
+        while i < a.endIndex, j < b.endIndex, a[i] == b[j] {
+            a.formIndex(after: &i)
+            b.formIndex(after: &j)
+            n += 1
+        }
+        return (n, n == 0 ? id : String(a[i...]))
+    }
+
+    /// The first `shared` scalars of `previous` followed by `suffix`; nil when `previous` is shorter.
+    static func join(_ previous: String, shared: Int, suffix: String) -> String? {
+        guard shared >= 0 else { return nil }
+        if shared == 0 { return suffix }
+        let b = previous.unicodeScalars
+        guard let end = b.index(b.startIndex, offsetBy: shared, limitedBy: b.endIndex) else { return nil }
+        return String(b[..<end]) + suffix
     }
 }
 

@@ -6,7 +6,8 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 
-/// The HTTP side of a sync: one request per call, JSON bodies, gzip both ways.
+/// The HTTP side of a sync: one request per call, changesets in the binary form (JSON for
+/// everything else), gzip both ways.
 public struct SyncTransport: Sendable {
     public let baseURL: String
     public let token: String
@@ -33,9 +34,11 @@ public struct SyncTransport: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
+    /// Sends batches in the binary form (docs/PROTOCOL.md); the answer is JSON.
     public func push(_ request: PushRequest) async throws -> PushResponse {
-        let body = try JSONEncoder().encode(request)
-        return try await send(method: .POST, path: SyncProtocol.pushPath, body: body, as: PushResponse.self)
+        let (bytes, _) = try await send(method: .POST, path: SyncProtocol.pushPath, body: request.binary(),
+                                        contentType: SyncProtocol.binaryMediaType)
+        return try decodeJSON(PushResponse.self, bytes, path: SyncProtocol.pushPath)
     }
 
     public func pull(cursor: String?, limit: Int, site: SiteID) async throws -> PullResponse {
@@ -43,17 +46,37 @@ public struct SyncTransport: Sendable {
         if let cursor, let enc = cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) {
             path += "&cursor=\(enc)"
         }
-        return try await send(method: .GET, path: path, body: nil, as: PullResponse.self)
+        // Asks for the binary form; a server may still answer JSON.
+        let (bytes, contentType) = try await send(method: .GET, path: path, body: nil, accept: SyncProtocol.binaryMediaType)
+        if contentType == SyncProtocol.binaryMediaType {
+            do {
+                return try PullResponse(binary: Array(bytes.readableBytesView))
+            } catch {
+                throw SyncClientError(.refused, "\(baseURL)\(path) answered with a body this client cannot read: \(error)")
+            }
+        }
+        return try decodeJSON(PullResponse.self, bytes, path: path)
     }
 
-    func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, as: T.Type) async throws -> T {
+    func decodeJSON<T: Decodable>(_: T.Type, _ bytes: ByteBuffer, path: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: bytes)
+        } catch {
+            throw SyncClientError(.refused, "\(baseURL)\(path) answered with a body this client cannot read: \(error)")
+        }
+    }
+
+    /// One request; returns the body and its media type, or throws the server's error.
+    func send(method: HTTPMethod, path: String, body: [UInt8]?, contentType: String = "application/json",
+              accept: String = "application/json") async throws -> (ByteBuffer, String?) {
         var req = HTTPClientRequest(url: baseURL + path)
         req.method = method
         req.headers.add(name: "Authorization", value: "Bearer \(token)")
         req.headers.add(name: SyncProtocol.protocolHeader, value: String(SyncProtocol.version))
         req.headers.add(name: SyncProtocol.schemaHeader, value: String(SyncProtocol.schemaVersion))
+        req.headers.add(name: "Accept", value: accept == "application/json" ? accept : "\(accept), application/json")
         if let body {
-            req.headers.add(name: "Content-Type", value: "application/json")
+            req.headers.add(name: "Content-Type", value: contentType)
             var buffer = ByteBuffer(bytes: body)
             if body.count > 1024 {
                 buffer = try buffer.compress(with: .gzip())
@@ -76,10 +99,8 @@ public struct SyncTransport: Sendable {
             let transient = status >= 500 || status == 429 || status == 408
             throw SyncClientError(transient ? .transient : .refused, message, status: status, code: err?.error.code)
         }
-        do {
-            return try JSONDecoder().decode(T.self, from: bytes)
-        } catch {
-            throw SyncClientError(.refused, "\(baseURL)\(path) answered with a body this client cannot read: \(error)", status: status)
-        }
+        let type = response.headers.first(name: "Content-Type")?.split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return (bytes, type)
     }
 }

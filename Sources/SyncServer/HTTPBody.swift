@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Reading and writing JSON bodies, gzip-compressed when the peer says so.
+/// Reading and writing bodies (JSON, or the binary form of docs/PROTOCOL.md), gzip-compressed when the peer says so.
 enum HTTPBody {
     static let contentEncoding = HTTPField.Name("Content-Encoding")!
     static let acceptEncoding = HTTPField.Name("Accept-Encoding")!
@@ -27,11 +27,30 @@ enum HTTPBody {
         return Data(buffer.readableBytesView)
     }
 
+    /// The request's media type (Content-Type without parameters, lower-cased), if it sent one.
+    static func mediaType(of request: Request) -> String? {
+        guard let ct = request.headers[.contentType] else { return nil }
+        return ct.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    }
+
+    /// Whether the request's Accept header lists `mediaType`.
+    static func accepts(_ request: Request, _ mediaType: String) -> Bool {
+        guard let accept = request.headers[.accept] else { return false }
+        return accept.split(separator: ",").contains {
+            $0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == mediaType
+        }
+    }
+
     /// A JSON response, gzip-compressed when the request accepts gzip and the body is large enough to gain.
     static func json<T: Encodable>(_ value: T, for request: Request, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONEncoder().encode(value)
+        try bytes(try JSONEncoder().encode(value), contentType: "application/json", for: request, status: status)
+    }
+
+    /// A response with the given body, gzip-compressed when the request accepts gzip and the body is large enough to gain.
+    static func bytes(_ data: some Collection<UInt8>, contentType: String, for request: Request,
+                      status: HTTPResponse.Status = .ok) throws -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = "application/json"
+        headers[.contentType] = contentType
         var buffer = ByteBuffer(bytes: data)
         if data.count > 1024, request.headers[acceptEncoding]?.lowercased().contains("gzip") == true {
             buffer = try buffer.compress(with: .gzip())

@@ -64,7 +64,15 @@ public struct SyncRoutes: Sendable {
         try checkVersions(request)
         let token = try await authenticate(request)
         let data = try await HTTPBody.read(request, maxBytes: configuration.maxBodyBytes)
-        let body = try JSONDecoder().decode(PushRequest.self, from: data)
+        let body: PushRequest
+        switch HTTPBody.mediaType(of: request) {
+        case SyncProtocol.binaryMediaType:
+            do { body = try PushRequest(binary: [UInt8](data)) } catch { throw ServerError.badRequest("malformed", error.description) }
+        case "application/json", nil: body = try JSONDecoder().decode(PushRequest.self, from: data)
+        case let other?:
+            throw ServerError(.unsupportedMediaType, "unsupported_media_type",
+                "Content-Type \"\(other)\" is not supported; send application/json or \(SyncProtocol.binaryMediaType)")
+        }
         let batch = try PushPlanner.plan(body, now: configuration.clock(), maxDriftMillis: configuration.maxDriftMillis,
                                          maxBatchChanges: configuration.maxBatchChanges)
         let store = self.store
@@ -107,8 +115,11 @@ public struct SyncRoutes: Sendable {
             "token": .string(token.name), "cursor": .stringConvertible(cursor), "next": .stringConvertible(page.cursor),
             "changes": .stringConvertible(page.changes.changeCount), "more": .stringConvertible(page.more),
         ])
-        return try HTTPBody.json(PullResponse(changes: WireChangeset(page.changes), cursor: Cursor.encode(page.cursor), more: page.more),
-                                 for: request)
+        let response = PullResponse(changes: WireChangeset(page.changes), cursor: Cursor.encode(page.cursor), more: page.more)
+        if HTTPBody.accepts(request, SyncProtocol.binaryMediaType) {
+            return try HTTPBody.bytes(response.binary(), contentType: SyncProtocol.binaryMediaType, for: request)
+        }
+        return try HTTPBody.json(response, for: request)
     }
 }
 

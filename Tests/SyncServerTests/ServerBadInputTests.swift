@@ -31,6 +31,14 @@ import Testing
         return Reply(status: Int(r.status.code), body: Data(b.readableBytesView))
     }
 
+    static let binaryHeaders = [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Content-Type", SyncProtocol.binaryMediaType)]
+
+    /// The same push as `person(…)`, in the binary form.
+    func binaryPerson(site: SiteID, region: String, kind: String? = nil) -> Data {
+        let request = try! JSONDecoder().decode(PushRequest.self, from: person(site: site, region: region, kind: kind))
+        return Data(request.binary())
+    }
+
     func person(site: SiteID, region: String, id: String = UUID().uuidString.lowercased(), millis: Int64? = nil, kind: String? = nil) -> Data {
         let hlc = (millis ?? Int64(Date().timeIntervalSince1970 * 1000)) << 16
         var cs = Changeset(sites: [site], tables: [TableChanges(table: "person", fields: ["region", "name"], rows: [
@@ -103,6 +111,18 @@ import Testing
         gap["from"] = 50
         gap["to"] = 60
         cases.append(("sequence gap", try await send(client, push, token: token, body: try JSONSerialization.data(withJSONObject: gap)), 409, "sequence_gap"))
+        let binary = binaryPerson(site: .random(), region: "almaty")
+        cases.append(("truncated binary", try await send(client, push, token: token, body: binary.dropLast(3), headers: Self.binaryHeaders), 400, "malformed"))
+        cases.append(("binary with a wrong magic", try await send(client, push, token: token, body: Data("FBX1".utf8) + binary.dropFirst(4),
+                                                                  headers: Self.binaryHeaders), 400, "malformed"))
+        cases.append(("binary bad vocabulary value", try await send(client, push, token: token,
+                                                                    body: binaryPerson(site: .random(), region: "almaty", kind: "arrest"),
+                                                                    headers: Self.binaryHeaders), 400, "invalid"))
+        cases.append(("binary other region", try await send(client, push, token: token, body: binaryPerson(site: .random(), region: "atyrau"),
+                                                            headers: Self.binaryHeaders), 403, "region_not_allowed"))
+        cases.append(("unsupported media type", try await send(client, push, token: token, body: person(site: .random(), region: "almaty"),
+                                                               headers: [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Content-Type", "text/csv")]),
+                      415, "unsupported_media_type"))
         cases.append(("bad cursor", try await send(client, pull + "?cursor=yesterday", method: HTTPMethod.GET, token: token, body: nil), 400, "invalid_cursor"))
         cases.append(("100 MB body", try await send(client, push, token: token, body: Data(repeating: 0x20, count: 100 << 20)), 413, "too_large"))
 
@@ -112,6 +132,8 @@ import Testing
             #expect(!reply.message.isEmpty, "\(what)")
         }
         #expect(cases.first { $0.0 == "bad vocabulary value" }!.1.message.contains("incident.kind"))
+        #expect(cases.first { $0.0 == "binary bad vocabulary value" }!.1.message.contains("incident.kind"))
+        #expect(cases.first { $0.0 == "truncated binary" }!.1.message.contains("at byte"))
 
         // A timestamp years ahead is quarantined, not applied.
         let future = try await send(client, push, token: token,
@@ -130,6 +152,11 @@ import Testing
         func content(_ r: Reply) throws -> Changeset { try JSONDecoder().decode(PullResponse.self, from: r.body).changes.changeset() }
         #expect(try content(after) == content(before))
         #expect(try content(before).changeCount == 2)
+        // The binary pull carries the same changes as the JSON pull.
+        let binaryPull = try await send(client, pull, method: HTTPMethod.GET, token: coordinator, body: nil,
+                                        headers: [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Accept", SyncProtocol.binaryMediaType)])
+        #expect(binaryPull.status == 200)
+        #expect(try PullResponse(binary: [UInt8](binaryPull.body)).changes.changeset() == content(after))
         // A re-sent batch is a no-op.
         let again = try await send(client, push, token: token, body: first)
         #expect(again.status == 200)

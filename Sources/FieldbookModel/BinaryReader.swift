@@ -1,0 +1,106 @@
+/// Reads the binary wire form written by `BinaryWriter`, refusing anything malformed with a
+/// `ModelError` that names what was being read and the byte offset.
+struct BinaryReader {
+    let bytes: [UInt8]
+    private(set) var offset = 0
+    /// What the error messages call the body ("body", "changes", …).
+    let name: String
+
+    init(_ bytes: [UInt8], name: String) {
+        self.bytes = bytes
+        self.name = name
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    func fail(_ what: String, _ reason: String) -> ModelError {
+        ModelError(.invalidValue, field: "\(name).\(what)", reason: "\(reason) (at byte \(offset) of \(bytes.count))")
+    }
+
+    mutating func byte(_ what: String) throws(ModelError) -> UInt8 {
+        guard offset < bytes.count else { throw fail(what, "the body ends early") }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func raw(_ n: Int, _ what: String) throws(ModelError) -> ArraySlice<UInt8> {
+        guard n <= remaining else { throw fail(what, "the body ends early") }
+        defer { offset += n }
+        return bytes[offset..<(offset + n)]
+    }
+
+    mutating func varint(_ what: String) throws(ModelError) -> UInt64 {
+        var v: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte(what)
+            if shift == 63 && b > 1 { throw fail(what, "is a varint longer than 64 bits") }
+            v |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return v }
+            shift += 7
+        }
+    }
+
+    mutating func signed(_ what: String) throws(ModelError) -> Int64 {
+        let u = try varint(what)
+        return Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1)
+    }
+
+    /// A count of items that each take at least `minBytes` bytes: never more than the rest of the body holds.
+    mutating func count(_ what: String, minBytes: Int = 1) throws(ModelError) -> Int {
+        let n = try varint(what)
+        guard n <= UInt64(remaining / max(minBytes, 1)) else { throw fail(what, "counts \(n) items, more than the body holds") }
+        return Int(n)
+    }
+
+    /// A non-negative index or offset.
+    mutating func index(_ what: String) throws(ModelError) -> Int {
+        let n = try varint(what)
+        guard n <= UInt64(Int32.max) else { throw fail(what, "is \(n), out of range") }
+        return Int(n)
+    }
+
+    mutating func string(_ what: String) throws(ModelError) -> String {
+        let n = try count(what)
+        let slice = try raw(n, what)
+        guard let s = String(validating: slice, as: UTF8.self) else { throw fail(what, "is not valid UTF-8") }
+        return s
+    }
+
+    /// A flag byte: 0 or 1.
+    mutating func flag(_ what: String) throws(ModelError) -> Bool {
+        switch try byte(what) {
+        case 0: return false
+        case 1: return true
+        case let b: throw fail(what, "is \(b); a flag is 0 or 1")
+        }
+    }
+
+    mutating func value(_ what: String) throws(ModelError) -> Value {
+        switch try byte(what) {
+        case 0: return .null
+        case 1: return .integer(try signed(what))
+        case 2:
+            var x: UInt64 = 0
+            for (k, b) in try raw(8, what).enumerated() { x |= UInt64(b) << (8 * UInt64(k)) }
+            let d = Double(bitPattern: x)
+            guard d.isFinite else { throw fail(what, "is not a finite number") }
+            return .real(d)
+        case 3: return .text(try string(what))
+        case let t: throw fail(what, "has value tag \(t); tags are 0 null, 1 integer, 2 real, 3 text")
+        }
+    }
+
+    /// Checks the body's leading magic bytes.
+    mutating func magic(_ m: String) throws(ModelError) {
+        let expected = Array(m.utf8)
+        guard remaining >= expected.count, Array(bytes[offset..<(offset + expected.count)]) == expected else {
+            throw fail("magic", "does not start with \"\(m)\"")
+        }
+        offset += expected.count
+    }
+
+    func end() throws(ModelError) {
+        guard remaining == 0 else { throw fail("end", "has \(remaining) bytes after the end of the message") }
+    }
+}

@@ -1,0 +1,45 @@
+/// Writes the binary wire form (docs/PROTOCOL.md, "Binary bodies"): LEB128 varints,
+/// zigzag for signed numbers, length-prefixed UTF-8 strings.
+struct BinaryWriter {
+    var bytes: [UInt8] = []
+
+    mutating func raw(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
+
+    mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    mutating func varint(_ v: UInt64) {
+        var x = v
+        while x >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: x) | 0x80)
+            x >>= 7
+        }
+        bytes.append(UInt8(x))
+    }
+
+    mutating func count(_ n: Int) { varint(UInt64(n)) }
+
+    mutating func signed(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { u in
+            count(u.count)
+            bytes.append(contentsOf: u)
+        }
+    }
+
+    mutating func value(_ v: Value) {
+        switch v {
+        case .null: byte(0)
+        case .integer(let i): byte(1); signed(i)
+        case .real(let d):
+            byte(2)
+            var x = d.bitPattern
+            for _ in 0..<8 {
+                bytes.append(UInt8(truncatingIfNeeded: x))
+                x >>= 8
+            }
+        case .text(let s): byte(3); string(s)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import FieldbookModel
+import Foundation
+import SyncCore
+import Testing
+
+/// The binary form of the sync messages: it carries exactly what the JSON form carries, and
+/// malformed bytes are refused with an error naming the part, never a crash.
+@Suite struct BinaryWireTests {
+    static let ids = ["inc-00001", "inc-00002", "inc-00010", "Қайырбек", "Қайырбек-2", "Qaiyrbek", "😀-1", "😀-2", "x",
+                      "3f2b1c9e-1a2b-4c3d-8e9f-000000000001", "3f2b1c9e-1a2b-4c3d-8e9f-000000000002"]
+    static let texts = ["", "Asqar", "ст. 405 ч. 1 УК РК", "line one\nline two", "\"quoted\", comma", "😀"]
+
+    /// A random changeset in canonical form (rows of a table in id order, fields in column order).
+    static func randomChangeset(_ rng: inout SplitMix64) -> Changeset {
+        let siteCount = Int(rng.next() % 3) + 1
+        let sites = (0..<siteCount).map { _ in SiteID.random() }
+        var names: [String?] = []
+        if rng.next() % 2 == 0 { names = sites.indices.map { i in rng.next() % 3 == 0 ? nil : "laptop \(i)" } }
+        var tables: [TableChanges] = []
+        for t in ["person", "incident"] where rng.next() % 4 != 0 {
+            let fields = ["region", "name", "born", "fine_amount"]
+            var rows: [RowChange] = []
+            for id in ids.shuffled(using: &rng).prefix(Int(rng.next() % 8)).sorted() {
+                let hlc = Int64(rng.next() % (1 << 60))
+                let cl = Int64(rng.next() % 5) + 1
+                var row = RowChange(id: id, cl: cl, hlc: hlc, site: Int(rng.next() % UInt64(siteCount)))
+                if cl % 2 == 1 {
+                    for f in fields.indices where rng.next() % 2 == 0 {
+                        let value: Value
+                        switch rng.next() % 4 {
+                        case 0: value = .null
+                        case 1: value = .integer(Int64(bitPattern: rng.next()))
+                        case 2: value = .real(Double(Int64(rng.next() % 2_000_000)) / 100 - 10_000)
+                        default: value = .text(texts[Int(rng.next() % UInt64(texts.count))])
+                        }
+                        row.fields.append(FieldChange(field: f, value: value, hlc: hlc &+ Int64(rng.next() % 5000) - 2500,
+                                                      site: Int(rng.next() % UInt64(siteCount))))
+                    }
+                }
+                rows.append(row)
+            }
+            tables.append(TableChanges(table: t, fields: fields, rows: rows))
+        }
+        return Changeset(sites: sites, tables: tables, siteNames: names)
+    }
+
+    /// The changeset as the wire gives it back: only the fields that carry a change are listed.
+    static func normalized(_ cs: Changeset) throws -> Changeset {
+        try WireChangeset(cs).changeset()
+    }
+
+    @Test func binaryAndJSONCarryTheSameChangesets() throws {
+        let seed: UInt64 = 20_261_121
+        var rng = SplitMix64(seed: seed)
+        for round in 0..<500 {
+            let cs = Self.randomChangeset(&rng)
+            let wire = WireChangeset(cs)
+            let viaBinary = try WireChangeset(binary: wire.binary()).changeset()
+            let viaJSON = try JSONDecoder().decode(WireChangeset.self, from: JSONEncoder().encode(wire)).changeset()
+            #expect(viaBinary == viaJSON, "seed \(seed), round \(round)")
+            #expect(viaBinary.tables.map { $0.rows.map(\.id) } == cs.tables.map { $0.rows.map(\.id) }, "seed \(seed), round \(round)")
+            #expect(viaBinary.changeCount == cs.changeCount, "seed \(seed), round \(round)")
+
+            let push = PushRequest(site: cs.sites[0], from: Int64(round), to: Int64(round + 7), changes: wire)
+            let back = try PushRequest(binary: push.binary())
+            #expect(back.site == push.site && back.from == push.from && back.to == push.to)
+            #expect(try back.changes.changeset() == viaJSON)
+
+            let pull = PullResponse(changes: wire, cursor: "c1.\(round)", more: round % 2 == 0)
+            let again = try PullResponse(binary: pull.binary())
+            #expect(again.cursor == pull.cursor && again.more == pull.more)
+            #expect(try again.changes.changeset() == viaJSON)
+        }
+    }
+
+    @Test func everyTruncationIsRefusedWithAnError() throws {
+        var rng = SplitMix64(seed: 7)
+        var cs = Self.randomChangeset(&rng)
+        while cs.changeCount < 5 { cs = Self.randomChangeset(&rng) }
+        let bytes = PushRequest(site: cs.sites[0], from: 0, to: 1, changes: WireChangeset(cs)).binary()
+        for n in 0..<bytes.count {
+            #expect(throws: ModelError.self, "\(n) of \(bytes.count) bytes") { try PushRequest(binary: Array(bytes[0..<n])) }
+        }
+        #expect(throws: ModelError.self) { try PushRequest(binary: bytes + [0]) }
+    }
+
+    @Test func corruptedBytesNeverCrashTheDecoder() throws {
+        let seed: UInt64 = 4242
+        var rng = SplitMix64(seed: seed)
+        for round in 0..<2_000 {
+            let cs = Self.randomChangeset(&rng)
+            var bytes = PushRequest(site: cs.sites[0], from: 0, to: 1, changes: WireChangeset(cs)).binary()
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let at = Int(rng.next() % UInt64(bytes.count))
+                bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            // Either it decodes into a changeset that passes the wire checks, or it is refused.
+            do {
+                _ = try PushRequest(binary: bytes).changes.changeset()
+            } catch {
+                #expect(!error.description.isEmpty, "seed \(seed), round \(round)")
+            }
+        }
+    }
+
+    @Test func malformedBinaryNamesThePartAndTheOffset() {
+        let site = SiteID.random()
+        let good = PushRequest(site: site, from: 0, to: 1, changes: WireChangeset(Changeset(sites: [site], tables: [
+            TableChanges(table: "person", fields: ["name"], rows: [
+                RowChange(id: "p1", cl: 1, hlc: 1, site: 0, fields: [FieldChange(field: 0, value: .text("x"), hlc: 1, site: 0)]),
+            ]),
+        ]))).binary()
+        do {
+            _ = try PushRequest(binary: Array("FBP2".utf8) + good.dropFirst(4))
+            Issue.record("accepted a wrong magic")
+        } catch {
+            #expect(error.field == "body.magic")
+        }
+        // The value tag of the one field value: find the text "x" (tag 3, length 1, 0x78) and break its tag.
+        var badTag = good
+        if let i = (0..<(good.count - 2)).last(where: { good[$0] == 3 && good[$0 + 1] == 1 && good[$0 + 2] == 0x78 }) { badTag[i] = 9 }
+        do {
+            _ = try PushRequest(binary: badTag)
+            Issue.record("accepted value tag 9")
+        } catch {
+            #expect(error.field == "body.tables[0].columns[0].values")
+            #expect(error.description.contains("tag 9"))
+            #expect(error.description.contains("at byte"))
+        }
+        var badUTF8 = good
+        if let i = (0..<(good.count - 2)).last(where: { good[$0] == 3 && good[$0 + 1] == 1 && good[$0 + 2] == 0x78 }) { badUTF8[i + 2] = 0xFF }
+        #expect(throws: ModelError.self) { try PushRequest(binary: badUTF8) }
+    }
+}
