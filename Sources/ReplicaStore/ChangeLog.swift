@@ -29,15 +29,36 @@ enum ChangeLog {
     static let chunkSize = 512
 
     static func append(_ e: LogEntry, to out: inout [UInt8]) {
-        appendVarint(UInt64(e.table), to: &out)
-        appendVarint(UInt64(e.rowID.utf8.count), to: &out)
-        out.append(contentsOf: e.rowID.utf8)
-        out.append(UInt8(truncatingIfNeeded: e.op))
-        appendVarint(zigzag(e.cl), to: &out)
-        appendVarint(zigzag(e.hlc), to: &out)
-        appendVarint(zigzag(Int64(e.site)), to: &out)
-        appendVarint(UInt64(bitPattern: e.fields), to: &out)
-        appendVarint(UInt64(e.payload.count), to: &out)
+        var id = e.rowID
+        id.withUTF8 { idBytes in
+            // The fixed part (at most 10 + 10 + 1 + 4 × 10 bytes) is assembled on the stack.
+            withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { p in
+                var n = 0
+                func put(_ v: UInt64) {
+                    var x = v
+                    while x >= 0x80 {
+                        p[n] = UInt8(truncatingIfNeeded: x) | 0x80
+                        n += 1
+                        x >>= 7
+                    }
+                    p[n] = UInt8(x)
+                    n += 1
+                }
+                put(UInt64(e.table))
+                put(UInt64(idBytes.count))
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<n]))
+                out.append(contentsOf: idBytes)
+                n = 0
+                p[n] = UInt8(truncatingIfNeeded: e.op)
+                n += 1
+                put(zigzag(e.cl))
+                put(zigzag(e.hlc))
+                put(zigzag(Int64(e.site)))
+                put(UInt64(bitPattern: e.fields))
+                put(UInt64(e.payload.count))
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<n]))
+            }
+        }
         out.append(contentsOf: e.payload)
         appendVarint(UInt64(bitPattern: e.origin), to: &out)
     }

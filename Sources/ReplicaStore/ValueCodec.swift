@@ -36,21 +36,35 @@ enum ValueCodec {
         }
     }
 
-    /// Appends an entry straight from an SQLite value (no intermediate `Value`).
+    /// Appends an entry straight from an SQLite value (no intermediate `Value`). The fixed part
+    /// is assembled on the stack and appended at once (this runs for every local update).
     static func append(column: Int, clock: (hlc: Int64, site: Int32), sqliteValue v: OpaquePointer?, to d: inout [UInt8]) {
-        d.append(UInt8(column))
-        d.append(1)
-        appendInt(clock.hlc, to: &d)
-        appendInt(clock.site, to: &d)
-        switch sqlite3_value_type(v) {
-        case SQLITE_NULL: d.append(0)
-        case SQLITE_INTEGER: d.append(1); appendInt(sqlite3_value_int64(v), to: &d)
-        case SQLITE_FLOAT: d.append(2); appendInt(sqlite3_value_double(v).bitPattern, to: &d)
-        default:
-            let n = Int(sqlite3_value_bytes(v))
-            d.append(3)
-            appendInt(UInt32(n), to: &d)
-            if n > 0, let p = sqlite3_value_text(v) { d.append(contentsOf: UnsafeBufferPointer(start: p, count: n)) }
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &scratch) { p in
+            p[0] = UInt8(truncatingIfNeeded: column)
+            p[1] = 1
+            p.storeBytes(of: clock.hlc.littleEndian, toByteOffset: 2, as: Int64.self)
+            p.storeBytes(of: clock.site.littleEndian, toByteOffset: 10, as: Int32.self)
+            switch sqlite3_value_type(v) {
+            case SQLITE_NULL:
+                p[14] = 0
+                d.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<15]))
+            case SQLITE_INTEGER:
+                p[14] = 1
+                p.storeBytes(of: sqlite3_value_int64(v).littleEndian, toByteOffset: 15, as: Int64.self)
+                d.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<23]))
+            case SQLITE_FLOAT:
+                p[14] = 2
+                p.storeBytes(of: sqlite3_value_double(v).bitPattern.littleEndian, toByteOffset: 15, as: UInt64.self)
+                d.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<23]))
+            default:
+                let text = sqlite3_value_text(v)
+                let n = Int(sqlite3_value_bytes(v))
+                p[14] = 3
+                p.storeBytes(of: UInt32(truncatingIfNeeded: n).littleEndian, toByteOffset: 15, as: UInt32.self)
+                d.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<19]))
+                if n > 0, let text { d.append(contentsOf: UnsafeBufferPointer(start: text, count: n)) }
+            }
         }
     }
 
