@@ -15,6 +15,9 @@ enum Report {
                 "plain_insert_ms": med(\.plainInsertMs), "insert_ms": med(\.fbInsertMs),
                 "plain_update_ms": med(\.plainUpdateMs), "update_ms": med(\.fbUpdateMs),
                 "plain_load_ms": med(\.plainLoadMs), "apply_ms": med(\.fbApplyMs),
+                "plain_update_checkpoint_ms": med { $0.plainUpdateMs + $0.plainCheckpointMs },
+                "update_checkpoint_ms": med { $0.fbUpdateMs + $0.fbCheckpointMs },
+                "update_checkpoint_ratio": med { ($0.fbUpdateMs + $0.fbCheckpointMs) / ($0.plainUpdateMs + $0.plainCheckpointMs) },
                 "extract_ms": med(\.extractMs), "encode_ms": med(\.encodeMs), "decode_ms": med(\.decodeMs),
                 "full_changeset_raw_bytes": f.rawBytes, "full_changeset_gzip_bytes": f.gzipBytes,
                 "full_changeset_json_raw_bytes": f.jsonRawBytes, "full_changeset_json_gzip_bytes": f.jsonGzipBytes,
@@ -64,6 +67,7 @@ enum Report {
             func x(_ k: String) -> String { String(format: "%.2f×", o[k] as! Double) }
             row("10,000 inserts, one transaction", ms("plain_insert_ms"), ms("insert_ms"), x("insert_ratio") + "  (target ≤ 1.5×)")
             row("20,000 single-field updates, one transaction", ms("plain_update_ms"), ms("update_ms"), x("update_ratio") + "  (target ≤ 1.5×)")
+            row("… the same, then checkpointed", ms("plain_update_checkpoint_ms"), ms("update_checkpoint_ms"), x("update_checkpoint_ratio"))
             row("round 1: apply all on empty replica", ms("plain_load_ms"), ms("apply_ms"), x("apply_ratio") + "  (target ≤ 3×)")
             row("round 1: extract / encode / decode", "", "\(ms("extract_ms")) / \(ms("encode_ms")) / \(ms("decode_ms"))", "")
             let raw = o["full_changeset_raw_bytes"] as! Int, gz = o["full_changeset_gzip_bytes"] as! Int

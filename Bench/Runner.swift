@@ -8,6 +8,8 @@ import SyncCore
 struct Figures {
     var plainInsertMs = 0.0, fbInsertMs = 0.0
     var plainUpdateMs = 0.0, fbUpdateMs = 0.0
+    /// The checkpoint right after the update phase: copying what it wrote into the database file.
+    var plainCheckpointMs = 0.0, fbCheckpointMs = 0.0
     var plainLoadMs = 0.0, fbApplyMs = 0.0
     var extractMs = 0.0, encodeMs = 0.0, decodeMs = 0.0
     var rawBytes = 0, gzipBytes = 0, jsonRawBytes = 0, jsonGzipBytes = 0
@@ -70,6 +72,7 @@ struct Runner {
                 }
             }
         }
+        f.plainCheckpointMs = try Measure.millis { try Measure.checkpoint(plain) }
         let plainRows: [[Value]] = try plain.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM \"\(w.schema.name)\"").map { r in r.databaseValues.map { Value.fromDatabaseValue($0) ?? .null } }
         }
@@ -109,6 +112,7 @@ struct Runner {
                 }
             }
         }
+        f.fbCheckpointMs = try Measure.millis { try Measure.checkpoint(a.dbQueue) }
         if let n = ProcessInfo.processInfo.environment["FB_BENCH_PROFILE_UPDATES"].flatMap(Int.init) {
             for _ in 0..<n {
                 try a.write { tx in for u in w.updates { try tx.update(h, id: w.ids[u.row], column: u.column, value: u.value) } }

@@ -157,7 +157,7 @@ struct SyncBench {
         }
         var times: [Double] = []
         let h = try a.handle("incident")
-        for round in 0..<11 {
+        for round in 0..<31 {
             try a.write { tx in
                 for j in 0..<100 { try tx.update(h, id: String(format: "%08x-1111-4000-8000-%012x", 7, (round * 100 + j) * 37 % incidents), column: 13, value: .text("round \(round) edit \(j)")) }
             }

@@ -16,9 +16,9 @@ final class ConnectionContext: @unchecked Sendable {
 
     func columnUpdate(_ db: Database, _ h: TableHandle, column c: Int, site: Int32) throws -> RawStatement {
         let t = Int(h.index)
-        if t < columnUpdates.count, let s = columnUpdates[t][c] { return s }
+        if t < columnUpdates.count, c < columnUpdates[t].count, let s = columnUpdates[t][c] { return s }
         while columnUpdates.count <= t { columnUpdates.append([]) }
-        if columnUpdates[t].count < h.columnCount { columnUpdates[t] = Array(repeating: nil, count: h.columnCount) }
+        if columnUpdates[t].count < h.columnCount { columnUpdates[t] += Array(repeating: nil, count: h.columnCount - columnUpdates[t].count) }
         let s = try RawStatement(db, sql: h.localUpdateSQL(mask: 1 << c, site: site))
         columnUpdates[t][c] = s
         return s

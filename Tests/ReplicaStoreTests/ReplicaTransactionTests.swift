@@ -41,6 +41,26 @@ import Testing
         #expect(try b.lastSequence() == 0)
     }
 
+    @Test func singleFieldEditsOfSeveralTablesInAnyOrderUseTheirOwnStatements() throws {
+        // Statements for single-field edits are kept per table and column; a later table first,
+        // then an earlier one, then another column, must each reach its own row.
+        let t = try TestReplicas()
+        let other = TableSchema(name: "other", columns: [ColumnSchema("x"), ColumnSchema("y"), ColumnSchema("z"), ColumnSchema("w")])
+        let r = try t.make("a", tables: [plainTable, other])
+        try r.write { w in
+            try w.insert("note", id: "n1", values: ["a": .text("a0")])
+            try w.insert("other", id: "o1", values: ["x": .text("x0")])
+        }
+        try r.write { w in
+            try w.update("other", id: "o1", values: ["w": .text("w1")])
+            try w.update("note", id: "n1", values: ["c": .text("c1")])
+            try w.update("note", id: "n1", values: ["a": .text("a1")])
+            try w.update("other", id: "o1", values: ["x": .text("x1")])
+        }
+        #expect(try r.state("note") == ["n1": ["a": .text("a1"), "b": .null, "c": .text("c1")]])
+        #expect(try r.state("other") == ["o1": ["x": .text("x1"), "y": .null, "z": .null, "w": .text("w1")]])
+    }
+
     @Test func remoteClockFarAheadRefusesTheChangeset() throws {
         let t = try TestReplicas()
         let a = try t.make("a", tables: [plainTable]), b = try t.make("b", tables: [plainTable])
