@@ -138,6 +138,14 @@ struct Runner {
         var decoded: Changeset!
         f.decodeMs = try Measure.millis { decoded = try WireChangeset(binary: data).changeset() }
         f.fbApplyMs = try Measure.millis { _ = try b.apply(decoded) }
+        if let n = ProcessInfo.processInfo.environment["FB_BENCH_PROFILE_APPLY"].flatMap(Int.init) {
+            for k in 0..<n {
+                let r = try Replica.create(path: dir.appendingPathComponent("p\(k).sqlite").path, tables: [w.schema], region: "bench",
+                                           configuration: cfg, synchronous: .normal)
+                _ = try r.apply(decoded)
+            }
+            exit(0)
+        }
 
         // Round 2: 100 more updates, then only the delta.
         let cursor = batch.cursor

@@ -61,6 +61,37 @@ extension ReplicaWriter {
         try up.run()
     }
 
+    /// Inserts `rc` (a live row with every field) unless the table already holds its id or a
+    /// tombstone does; returns whether it did. What it writes is what the merge below decides for
+    /// a row this replica does not have: every field wins, the row takes the incoming causal length.
+    private func insertIfNew(_ rc: RowChange, _ h: TableHandle, columns: [Int], sites: [Int32]) throws -> Bool {
+        if try tombstone(h, rc.id) != nil { return false }
+        let n = h.columnCount
+        var clocks = ClockVector(count: n + 1)
+        clocks.hlc[0] = rc.hlc
+        clocks.site[0] = sites[rc.site]
+        let ins = try statement(StatementKey(table: h.index, kind: 6, mask: 0), h.insertIfNewSQL)
+        ins.bind(1, rc.id)
+        var seen: Int64 = 0
+        for f in rc.fields {
+            let c = columns[f.field]
+            seen |= 1 << c
+            ins.bind(Int32(c + 2), f.value)
+            clocks.hlc[c + 1] = f.hlc
+            clocks.site[c + 1] = sites[f.site]
+        }
+        let all: Int64 = (1 << Int64(n)) - 1
+        guard seen == all else {  // a field named twice: leave it to the merge
+            ins.reset()
+            return false
+        }
+        ins.bind(Int32(n + 2), rc.cl)
+        ins.bind(Int32(n + 3), clocks.bytes)
+        guard try ins.run() == 1 else { return false }
+        try log(h, id: rc.id, op: .remote, cl: rc.cl, hlc: rc.hlc, site: sites[rc.site], fields: all, payload: nil)
+        return true
+    }
+
     private func apply(_ rc: RowChange, _ h: TableHandle, columns: [Int], sites: [Int32], siteIDs remote: [SiteID]) throws -> ApplyReport {
         let n = h.columnCount
         for f in rc.fields {
@@ -70,6 +101,11 @@ extension ReplicaWriter {
         }
         try receive(rc.hlc)
         for f in rc.fields { try receive(f.hlc) }
+        // A row that carries every field is usually one this replica has never seen (a first
+        // sync): insert it without reading first; if it exists after all, merge as usual.
+        if rc.fields.count == n, rc.cl % 2 == 1, try insertIfNew(rc, h, columns: columns, sites: sites) {
+            return ApplyReport(applied: rc.fields.count)
+        }
 
         // Local state: a live row, a tombstone, or nothing.
         var cl: Int64 = 0

@@ -7,6 +7,8 @@ public final class TableHandle: Sendable {
     let index: Int64
     let quoted: String
     let insertSQL: String
+    /// `insertSQL` that does nothing when the id is already in the table.
+    let insertIfNewSQL: String
     let rowSQL: String
     let immutableColumns: [Int]
     /// The partition column's index, if the table has one.
@@ -21,6 +23,7 @@ public final class TableHandle: Sendable {
         let names = schema.columns.map { ReplicaSchema.quote($0.name) }
         let marks = Array(repeating: "?", count: names.count + 3).joined(separator: ",")
         insertSQL = "INSERT INTO \(quoted) (id,\(names.joined(separator: ",")),_cl,_clocks) VALUES (\(marks))"
+        insertIfNewSQL = insertSQL + " ON CONFLICT (id) DO NOTHING"
         immutableColumns = schema.columns.indices.filter { schema.immutable.contains(schema.columns[$0].name) }
         partitionColumn = schema.partition.flatMap { p in schema.columns.firstIndex { $0.name == p } }
         checked = schema.columns.map { $0.check != nil || $0.required || $0.type != .text }

@@ -28,6 +28,26 @@ import Testing
         #expect(try b.apply(delta.changeset) == ApplyReport(applied: 0, ignored: 1))
     }
 
+    @Test func olderFullRowArrivingAgainMergesInsteadOfOverwriting() throws {
+        // A changeset that carries every field of a row is inserted without a read when the row
+        // is new; when the row exists (newer edit) or was deleted, it must go through the merge.
+        let t = try TestReplicas()
+        let a = try t.make("a", tables: [plainTable]), b = try t.make("b", tables: [plainTable])
+        try a.write { w in
+            try w.insert("note", id: "kept", values: ["a": .text("a0"), "b": .text("b0"), "c": .text("c0")])
+            try w.insert("note", id: "gone", values: ["a": .text("x"), "b": .text("y"), "c": .text("z")])
+        }
+        let full = try a.changes(since: 0).changeset
+        #expect(try b.apply(full) == ApplyReport(applied: 6, ignored: 0))
+        t.now.advance(10)
+        try b.write { w in
+            try w.update("note", id: "kept", values: ["b": .text("newer")])
+            try w.delete("note", id: "gone")
+        }
+        #expect(try b.apply(full) == ApplyReport(applied: 0, ignored: 6))
+        #expect(try b.state("note") == ["kept": ["a": .text("a0"), "b": .text("newer"), "c": .text("c0")]])
+    }
+
     @Test func historyKeepsOverwrittenAndLostValues() throws {
         let t = try TestReplicas()
         let a = try t.make("a", tables: [plainTable]), b = try t.make("b", tables: [plainTable])
