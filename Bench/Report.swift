@@ -65,16 +65,19 @@ enum Report {
             func row(_ name: String, _ p: Any, _ v: Any, _ r: String) { Swift.print(pad(name, 44) + pad("\(p)", 16) + pad("\(v)", 16) + r) }
             func ms(_ k: String) -> String { String(format: "%.2f ms", o[k] as! Double) }
             func x(_ k: String) -> String { String(format: "%.2f×", o[k] as! Double) }
-            row("10,000 inserts, one transaction", ms("plain_insert_ms"), ms("insert_ms"), x("insert_ratio") + "  (target ≤ 1.5×)")
-            row("20,000 single-field updates, one transaction", ms("plain_update_ms"), ms("update_ms"), x("update_ratio") + "  (target ≤ 1.5×)")
+            // The targets are set for the WORKLOAD.md workload; the domain workload shows the model's cost.
+            let targeted = !((o["expected_state_hash"] as? String) ?? "").isEmpty
+            func target(_ t: String) -> String { targeted ? "  (target \(t))" : "" }
+            row("10,000 inserts, one transaction", ms("plain_insert_ms"), ms("insert_ms"), x("insert_ratio") + target("≤ 1.5×"))
+            row("20,000 single-field updates, one transaction", ms("plain_update_ms"), ms("update_ms"), x("update_ratio") + target("≤ 1.5×"))
             row("… the same, then checkpointed", ms("plain_update_checkpoint_ms"), ms("update_checkpoint_ms"), x("update_checkpoint_ratio"))
-            row("round 1: apply all on empty replica", ms("plain_load_ms"), ms("apply_ms"), x("apply_ratio") + "  (target ≤ 3×)")
+            row("round 1: apply all on empty replica", ms("plain_load_ms"), ms("apply_ms"), x("apply_ratio") + target("≤ 3×"))
             row("round 1: extract / encode / decode", "", "\(ms("extract_ms")) / \(ms("encode_ms")) / \(ms("decode_ms"))", "")
             let raw = o["full_changeset_raw_bytes"] as! Int, gz = o["full_changeset_gzip_bytes"] as! Int
-            row("round 1: changeset raw / gzip (binary)", "", "\(raw / 1024) / \(gz / 1024) KiB", "(target ≤ 300 KiB gzip)")
+            row("round 1: changeset raw / gzip (binary)", "", "\(raw / 1024) / \(gz / 1024) KiB", target("≤ 300 KiB gzip"))
             let jraw = o["full_changeset_json_raw_bytes"] as! Int, jgz = o["full_changeset_json_gzip_bytes"] as! Int
             row("round 1: changeset raw / gzip (JSON)", "", "\(jraw / 1024) / \(jgz / 1024) KiB", "")
-            row("round 2: 100 updates, delta round", "", ms("incremental_round_ms"), "\(o["incremental_round_bytes"]!) B  (target ≤ 2 ms)")
+            row("round 2: 100 updates, delta round", "", ms("incremental_round_ms"), "\(o["incremental_round_bytes"]!) B" + target("≤ 2 ms"))
             row("file size", "\((o["plain_bytes"] as! Int) / 1024) KiB", "\((o["replica_bytes"] as! Int) / 1024) KiB", x("replica_size_ratio"))
             let agree = o["state_hash"] as! String == o["state_hash_b"] as! String && o["state_hash"] as! String == o["state_hash_plain"] as! String
             Swift.print("state hash A = B = plain: \(agree ? "yes" : "NO")  \(o["state_hash"]!)")
