@@ -53,6 +53,14 @@ struct BinaryReader {
         return Int(n)
     }
 
+    /// `n` items read by `item`.
+    mutating func list<T>(_ n: Int, _ item: (inout BinaryReader) throws(ModelError) -> T) throws(ModelError) -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try item(&self)) }
+        return out
+    }
+
     /// A non-negative index or offset.
     mutating func index(_ what: String) throws(ModelError) -> Int {
         let n = try varint(what)

@@ -65,29 +65,11 @@ extension WireChangeset {
             let name = try r.string("\(at).table")
             let n = try r.count("\(at).ids", minBytes: 3)
             let (sharedWhat, idsWhat, clWhat, hlcWhat, siteWhat) = ("\(at).shared", "\(at).ids", "\(at).cl", "\(at).hlc", "\(at).site")
-            var shared: [Int] = []
-            shared.reserveCapacity(n)
-            for _ in 0..<n { shared.append(try r.index(sharedWhat)) }
-            var ids: [String] = []
-            ids.reserveCapacity(n)
-            for _ in 0..<n { ids.append(try r.string(idsWhat)) }
-            var cl: [Int64]? = nil
-            if try r.flag(clWhat) {
-                var list: [Int64] = []
-                list.reserveCapacity(n)
-                for _ in 0..<n { list.append(try r.signed(clWhat)) }
-                cl = list
-            }
-            var hlc: [Int64] = []
-            hlc.reserveCapacity(n)
-            for _ in 0..<n { hlc.append(try r.signed(hlcWhat)) }
-            var site: [Int]? = nil
-            if try r.flag(siteWhat) {
-                var list: [Int] = []
-                list.reserveCapacity(n)
-                for _ in 0..<n { list.append(try r.index(siteWhat)) }
-                site = list
-            }
+            let shared = try r.list(n) { r throws(ModelError) in try r.index(sharedWhat) }
+            let ids = try r.list(n) { r throws(ModelError) in try r.string(idsWhat) }
+            let cl = try r.flag(clWhat) ? try r.list(n) { r throws(ModelError) in try r.signed(clWhat) } : nil
+            let hlc = try r.list(n) { r throws(ModelError) in try r.signed(hlcWhat) }
+            let site = try r.flag(siteWhat) ? try r.list(n) { r throws(ModelError) in try r.index(siteWhat) } : nil
             let columnCount = try r.count("\(at).columns")
             var columns: [WireColumn] = []
             for ci in 0..<columnCount {
@@ -95,26 +77,14 @@ extension WireChangeset {
                 let field = try r.string("\(cat).field")
                 let (rowsWhat, valuesWhat, hlcWhat, siteWhat) = ("\(cat).rows", "\(cat).values", "\(cat).hlc", "\(cat).site")
                 let m = try r.count(rowsWhat, minBytes: 3)
-                var rows: [Int] = []
-                rows.reserveCapacity(m)
-                for _ in 0..<m {
+                let rows = try r.list(m) { r throws(ModelError) in
                     let d = try r.signed(rowsWhat)
                     guard abs(d) <= Int64(Int32.max) else { throw r.fail(rowsWhat, "is \(d), out of range") }
-                    rows.append(Int(d))
+                    return Int(d)
                 }
-                var values: [Value] = []
-                values.reserveCapacity(m)
-                for _ in 0..<m { values.append(try r.value(valuesWhat)) }
-                var chlc: [Int64] = []
-                chlc.reserveCapacity(m)
-                for _ in 0..<m { chlc.append(try r.signed(hlcWhat)) }
-                var csite: [Int]? = nil
-                if try r.flag(siteWhat) {
-                    var list: [Int] = []
-                    list.reserveCapacity(m)
-                    for _ in 0..<m { list.append(try r.index(siteWhat)) }
-                    csite = list
-                }
+                let values = try r.list(m) { r throws(ModelError) in try r.value(valuesWhat) }
+                let chlc = try r.list(m) { r throws(ModelError) in try r.signed(hlcWhat) }
+                let csite = try r.flag(siteWhat) ? try r.list(m) { r throws(ModelError) in try r.index(siteWhat) } : nil
                 columns.append(WireColumn(field: field, rows: rows, values: values, hlc: chlc, site: csite))
             }
             tables.append(WireTable(table: name, shared: shared, ids: ids, cl: cl, hlc: hlc, site: site, columns: columns))
