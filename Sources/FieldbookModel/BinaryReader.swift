@@ -5,10 +5,24 @@ struct BinaryReader {
     private(set) var offset = 0
     /// What the error messages call the body ("body", "changes", …).
     let name: String
+    /// How many rows plus field writes the message may still hold (see `spend`).
+    private var budget: Int
+    let limit: Int
 
-    init(_ bytes: [UInt8], name: String) {
+    init(_ bytes: [UInt8], name: String, maxItems: Int = .max) {
         self.bytes = bytes
         self.name = name
+        budget = maxItems
+        limit = maxItems
+    }
+
+    /// Counts `n` rows or writes against the budget, before anything is allocated for them.
+    mutating func spend(_ n: Int, _ what: String) throws(ModelError) {
+        budget -= n
+        guard budget >= 0 else {
+            throw ModelError(.tooLarge, field: "\(name).\(what)",
+                             reason: "the message holds more than \(limit) rows and field writes; send smaller batches")
+        }
     }
 
     var remaining: Int { bytes.count - offset }

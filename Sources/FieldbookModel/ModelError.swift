@@ -13,6 +13,8 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         case missingField
         /// A combination of fields that is not allowed.
         case inconsistent
+        /// A message that holds more than the receiver accepts.
+        case tooLarge
     }
 
     public var kind: Kind

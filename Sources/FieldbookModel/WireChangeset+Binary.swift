@@ -64,6 +64,7 @@ extension WireChangeset {
             let at = "tables[\(ti)]"
             let name = try r.string("\(at).table")
             let n = try r.count("\(at).ids", minBytes: 3)
+            try r.spend(n, "\(at).ids")
             let (sharedWhat, idsWhat, clWhat, hlcWhat, siteWhat) = ("\(at).shared", "\(at).ids", "\(at).cl", "\(at).hlc", "\(at).site")
             let shared = try r.list(n) { r throws(ModelError) in try r.index(sharedWhat) }
             let ids = try r.list(n) { r throws(ModelError) in try r.string(idsWhat) }
@@ -77,6 +78,7 @@ extension WireChangeset {
                 let field = try r.string("\(cat).field")
                 let (rowsWhat, valuesWhat, hlcWhat, siteWhat) = ("\(cat).rows", "\(cat).values", "\(cat).hlc", "\(cat).site")
                 let m = try r.count(rowsWhat, minBytes: 3)
+                try r.spend(m, rowsWhat)
                 let rows = try r.list(m) { r throws(ModelError) in
                     let d = try r.signed(rowsWhat)
                     guard abs(d) <= Int64(Int32.max) else { throw r.fail(rowsWhat, "is \(d), out of range") }
@@ -117,8 +119,11 @@ extension PushRequest {
         return w.bytes
     }
 
-    public init(binary bytes: [UInt8]) throws(ModelError) {
-        var r = BinaryReader(bytes, name: "body")
+    /// - Parameter maxChanges: refuse (`ModelError.Kind.tooLarge`) a body holding more than
+    ///   this many changes, counted before they are decoded (rows plus field writes may reach
+    ///   twice the number of changes).
+    public init(binary bytes: [UInt8], maxChanges: Int = .max) throws(ModelError) {
+        var r = BinaryReader(bytes, name: "body", maxItems: maxChanges > Int.max / 2 ? .max : 2 * maxChanges)
         try r.magic(SyncProtocol.pushMagic)
         guard let s = SiteID(bytes: try r.raw(16, "site")) else { throw r.fail("site", "is not a site id") }
         let from = try r.signed("from")

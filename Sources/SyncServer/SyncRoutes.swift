@@ -67,7 +67,14 @@ public struct SyncRoutes: Sendable {
         let body: PushRequest
         switch HTTPBody.mediaType(of: request) {
         case SyncProtocol.binaryMediaType:
-            do { body = try PushRequest(binary: [UInt8](data)) } catch { throw ServerError.badRequest("malformed", error.description) }
+            do {
+                body = try PushRequest(binary: [UInt8](data), maxChanges: configuration.maxBatchChanges)
+            } catch where error.kind == .tooLarge {
+                throw ServerError(.contentTooLarge, "batch_too_large",
+                                  "\(error.reason); this server accepts at most \(configuration.maxBatchChanges) changes per push")
+            } catch {
+                throw ServerError.badRequest("malformed", error.description)
+            }
         case "application/json", nil: body = try JSONDecoder().decode(PushRequest.self, from: data)
         case let other?:
             throw ServerError(.unsupportedMediaType, "unsupported_media_type",

@@ -120,6 +120,21 @@ import Testing
                                                                     headers: Self.binaryHeaders), 400, "invalid"))
         cases.append(("binary other region", try await send(client, push, token: token, body: binaryPerson(site: .random(), region: "atyrau"),
                                                             headers: Self.binaryHeaders), 403, "region_not_allowed"))
+        // More than the server's 100,000 changes per push: refused while decoding (rows + writes) or after.
+        func many(_ n: Int, fields: Bool) -> Data {
+            let s = SiteID.random()
+            let rows = (0..<n).map { i in
+                RowChange(id: String(format: "00000000-0000-4000-8000-%012d", i), cl: fields ? 1 : 2, hlc: 1 << 16, site: 0,
+                          fields: fields ? [FieldChange(field: 0, value: .text("almaty"), hlc: 1 << 16, site: 0),
+                                            FieldChange(field: 1, value: .text("P"), hlc: 1 << 16, site: 0)] : [])
+            }
+            let cs = Changeset(sites: [s], tables: [TableChanges(table: "person", fields: ["region", "name"], rows: rows)])
+            return Data(PushRequest(site: s, from: 0, to: 1, changes: WireChangeset(cs)).binary())
+        }
+        cases.append(("binary batch over the limit (decoding)", try await send(client, push, token: token, body: many(70_000, fields: true),
+                                                                              headers: Self.binaryHeaders), 413, "batch_too_large"))
+        cases.append(("binary batch over the limit (counted)", try await send(client, push, token: token, body: many(100_001, fields: false),
+                                                                             headers: Self.binaryHeaders), 413, "batch_too_large"))
         cases.append(("unsupported media type", try await send(client, push, token: token, body: person(site: .random(), region: "almaty"),
                                                                headers: [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Content-Type", "text/csv")]),
                       415, "unsupported_media_type"))
