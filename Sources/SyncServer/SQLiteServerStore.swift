@@ -72,12 +72,13 @@ public final class SQLiteServerStore: ServerStore {
             for rc in t.rows {
                 var region = regionField.flatMap { i in rc.fields.first { $0.field == i }?.value.text }
                 if region == nil, FieldbookSchema.tables.contains(where: { $0.name == t.table }) {
-                    region = try String.fetchOne(db, sql: "SELECT region FROM \"\(t.table)\" WHERE id = ?", arguments: [rc.id])
+                    // Prepared once per connection (cachedStatement), not once per row.
+                    region = try String.fetchOne(db.cachedStatement(sql: "SELECT region FROM \"\(t.table)\" WHERE id = ?"), arguments: [rc.id])
                     if region == nil {
-                        region = try String.fetchOne(db, sql: """
+                        region = try String.fetchOne(db.cachedStatement(sql: """
                             SELECT part FROM _fb_tombstone JOIN _fb_table ON _fb_table.idx = _fb_tombstone.tbl
                             WHERE _fb_table.name = ? AND row_id = ?
-                            """, arguments: [t.table, rc.id])
+                            """), arguments: [t.table, rc.id])
                     }
                 }
                 guard let region else {
