@@ -17,7 +17,7 @@ struct History: ParsableCommand {
             let me = store.replica.info.site
             let fmt = ISO8601DateFormatter()
             fmt.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            print("\(table) \(id.lowercased())")
+            print(Terminal.safe("\(table) \(id.lowercased())"))
             var t = Table(header: ["TIME (UTC)", "FIELD", "VALUE", "DEVICE", "STATUS"])
             // A field that was only ever empty has no history worth a line.
             let counts = Dictionary(grouping: entries.compactMap(\.field), by: { $0 }).mapValues(\.count)

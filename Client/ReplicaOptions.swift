@@ -27,7 +27,7 @@ enum FieldbookCLI {
             throw e
         } catch {
             let e = FieldbookError.from(error)
-            FileHandle.standardError.write(Data("fieldbook: error: \(e.message)\n".utf8))
+            FileHandle.standardError.write(Data("fieldbook: error: \(Terminal.safe(e.message))\n".utf8))
             throw ExitCode(exitCode(e.kind))
         }
     }
@@ -43,5 +43,5 @@ enum FieldbookCLI {
 }
 
 func warn(_ s: String) {
-    FileHandle.standardError.write(Data("fieldbook: warning: \(s)\n".utf8))
+    FileHandle.standardError.write(Data("fieldbook: warning: \(Terminal.safe(s))\n".utf8))
 }

@@ -13,7 +13,7 @@ struct Show: ParsableCommand {
             switch try replica.open().show(id: id) {
             case .person(let p):
                 if json { return try printJSON(p) }
-                print("person \(p.id)  (region \(p.region))")
+                print(Terminal.safe("person \(p.id)  (region \(p.region))"))
                 line("name", p.name)
                 for (a, aid) in zip(p.aliases, p.alias_ids) { line("alias", "\(a)  [\(aid)]") }
                 line("born", p.born)
@@ -35,11 +35,11 @@ struct Show: ParsableCommand {
     func line(_ k: String, _ v: String?, indent: String = "") {
         guard let v, !v.isEmpty else { return }
         let pad = String(repeating: " ", count: max(0, 14 - k.count))
-        print("\(indent)\(k):\(pad)\(v.replacingOccurrences(of: "\n", with: "\n\(indent)               "))")
+        print("\(indent)\(k):\(pad)\(Terminal.safe(v, keepLineBreaks: true).replacingOccurrences(of: "\n", with: "\n\(indent)               "))")
     }
 
     func printIncident(_ i: IncidentView, indent: String) {
-        print("\(indent)incident \(i.id)  (region \(i.region))")
+        print(Terminal.safe("\(indent)incident \(i.id)  (region \(i.region))"))
         line("person", "\(i.person_name ?? "")  [\(i.person_id)]", indent: indent)
         line("kind", i.kind, indent: indent)
         line("date", i.date, indent: indent)

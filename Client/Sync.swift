@@ -82,10 +82,11 @@ struct Sync: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("\r\(r.name): pushed \(s.pushed), pulled \(s.pulled) (\(Int(rate)) changes/s)   ".utf8))
                 }
                 if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.quarantined > 0 ? ", \(s.quarantined) quarantined by the server" : "")")
+                for n in s.notices { FileHandle.standardError.write(Data("fieldbook: notice: \(Terminal.safe(n))\n".utf8)) }
+                print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.held.isEmpty ? "" : ", \(s.held.count) held by the server (see `fieldbook status`)")")
             } catch {
                 if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                FileHandle.standardError.write(Data("fieldbook: error: \(r.name): \((error as? SyncClientError)?.message ?? "\(error)")\n".utf8))
+                FileHandle.standardError.write(Data("fieldbook: error: \(r.name): \(Terminal.safe((error as? SyncClientError)?.message ?? "\(error)"))\n".utf8))
                 failed = error
             }
         }
@@ -112,8 +113,13 @@ struct Status: ParsableCommand {
                 print("remote    \(r.name) \(r.url)")
                 print("  pending changes  \(pending)")
                 print("  last sync        \(r.lastSync ?? "never")")
-                if let e = r.lastError { print("  last error       \(e)") }
-                if r.quarantined > 0 { print("  quarantined      \(r.quarantined) changes kept aside by the server (clock ahead)") }
+                if let e = r.lastError { print("  last error       \(Terminal.safe(e))") }
+                if r.held.isEmpty {
+                    print("  held by server   none")
+                } else {
+                    print("  held by server   \(r.held.count) (applied by the server once no longer ahead of its clock, or by its operator)")
+                    for h in r.held { print("    \(Terminal.safe(h.table)) \(Terminal.safe(h.id)): \(Terminal.safe(h.reason))") }
+                }
             }
         }
     }
@@ -126,7 +132,7 @@ enum SyncCLI {
 
     static func fail(_ error: any Error) throws -> Never {
         if let e = error as? SyncClientError {
-            FileHandle.standardError.write(Data("fieldbook: error: \(e.message)\n".utf8))
+            FileHandle.standardError.write(Data("fieldbook: error: \(Terminal.safe(e.message))\n".utf8))
             throw ExitCode(exitCode(e))
         }
         try FieldbookCLI.run { throw error }

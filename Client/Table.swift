@@ -6,6 +6,7 @@ struct Table {
     var rows: [[String]] = []
 
     func render() -> String {
+        let rows = self.rows.map { $0.map { Terminal.safe($0) } }
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
@@ -18,7 +19,7 @@ struct Table {
 
 /// One line of free text for a table cell.
 func cell(_ s: String?, max: Int = 40) -> String {
-    let flat = (s ?? "").replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
+    let flat = Terminal.safe((s ?? "").replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " "))
     return flat.count > max ? String(flat.prefix(max - 1)) + "…" : flat
 }
 

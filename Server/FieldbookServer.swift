@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
         let config = ServerConfiguration(dataDirectory: data.directory)
         let store = try SQLiteServerStore(directory: data.directory, configuration: config)
+        try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
         logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
         let app = ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger) { bound in
             print("fieldbook-server listening on \(host):\(bound)")
@@ -113,19 +114,56 @@ struct TokenCommand: ParsableCommand {
 }
 
 struct QuarantineCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "quarantine", abstract: "Changes kept aside (clock too far ahead).",
-                                                    subcommands: [List.self])
+    static let configuration = CommandConfiguration(
+        commandName: "quarantine",
+        abstract: "Changes kept aside (clock too far ahead, or waiting behind such a change). They are applied by themselves once no longer ahead.",
+        subcommands: [List.self, Release.self, Drop.self])
+
+    /// `ID` or `--all`.
+    struct Selection: ParsableArguments {
+        @Argument(help: "The id from `quarantine list`.") var id: Int64?
+        @Flag(help: "Every quarantined change.") var all = false
+
+        func validate() throws {
+            if (id == nil) == !all { throw ValidationError("give a quarantine id or --all (not both)") }
+        }
+
+        var selection: QuarantineSelection { id.map { .one($0) } ?? .all }
+    }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List quarantined changes.")
+        static let configuration = CommandConfiguration(abstract: "List quarantined changes: id, received, token, site, record, reason.")
         @OptionGroup var data: DataOptions
 
         func run() throws {
             try runReporting {
                 let q = try data.store().quarantine()
                 if q.isEmpty { print("no quarantined changes") }
-                for e in q { print("\(e.receivedAt)\t\(e.token)\t\(e.site)\t\(e.table) \(e.id)\t\(e.reason)") }
+                for e in q {
+                    print("\(e.id)\t\(e.receivedAt)\t\(e.token)\t\(e.site)\t\(e.table) \(e.row)\t\(e.reason)\(e.error.map { " — not applied: \($0)" } ?? "")")
+                }
             }
+        }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply quarantined changes now, however far ahead their clocks (authorised as when they were pushed).")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var which: Selection
+
+        func run() throws {
+            try runReporting { print("released \(try data.store().releaseQuarantine(which.selection))") }
+        }
+    }
+
+    struct Drop: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete quarantined changes without applying them.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var which: Selection
+
+        func run() throws {
+            try runReporting { print("dropped \(try data.store().dropQuarantine(which.selection))") }
         }
     }
 }

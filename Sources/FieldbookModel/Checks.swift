@@ -49,7 +49,7 @@ public enum Checks {
 
     /// Whether `s` has a C0/C1 control character (or DEL); line feed, carriage return and tab
     /// are allowed when `allowBreaks`.
-    static func hasControl(_ s: String, allowBreaks: Bool) -> Bool {
+    public static func hasControl(_ s: String, allowBreaks: Bool) -> Bool {
         var previous: UInt8 = 0
         for b in s.utf8 {
             if b < 0x20 {
@@ -60,6 +60,12 @@ public enum Checks {
             previous = b
         }
         return false
+    }
+
+    /// Whether `s` holds a Unicode direction override or isolate (U+202A–U+202E, U+2066–U+2069),
+    /// which can make printed text read differently from what it is.
+    public static func hasBidiOverride(_ s: String) -> Bool {
+        s.unicodeScalars.contains { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }
     }
 
     public static let edtf: Check = { field, s throws(ModelError) in _ = try FuzzyDate(s, field: field) }

@@ -16,7 +16,8 @@ public enum FieldbookSchema {
         ],
         immutable: ["region"],
         indexed: ["name"],
-        partition: "region"
+        partition: "region",
+        idCheck: Checks.uuid
     )
 
     public static let alias = TableSchema(
@@ -28,7 +29,9 @@ public enum FieldbookSchema {
         ],
         immutable: ["region", "person_id"],
         indexed: ["person_id", "name"],
-        partition: "region"
+        partition: "region",
+        idCheck: Checks.uuid,
+        parent: ("person_id", "person")
     )
 
     public static let incident = TableSchema(
@@ -53,7 +56,9 @@ public enum FieldbookSchema {
         ],
         immutable: ["region", "person_id"],
         indexed: ["person_id", "ref"],
-        partition: "region"
+        partition: "region",
+        idCheck: Checks.uuid,
+        parent: ("person_id", "person")
     )
 
     public static let charge = TableSchema(
@@ -67,7 +72,9 @@ public enum FieldbookSchema {
         ],
         immutable: ["region", "incident_id"],
         indexed: ["incident_id"],
-        partition: "region"
+        partition: "region",
+        idCheck: Checks.uuid,
+        parent: ("incident_id", "incident")
     )
 
     public static let source = TableSchema(
@@ -82,7 +89,9 @@ public enum FieldbookSchema {
         ],
         immutable: ["region", "incident_id"],
         indexed: ["incident_id"],
-        partition: "region"
+        partition: "region",
+        idCheck: Checks.uuid,
+        parent: ("incident_id", "incident")
     )
 
     /// All record tables, parents before children.

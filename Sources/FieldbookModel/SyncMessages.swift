@@ -12,6 +12,7 @@ public enum SyncProtocol {
     public static let pushPath = "/v1/push"
     public static let pullPath = "/v1/pull"
     public static let healthPath = "/v1/health"
+    public static let heldPath = "/v1/held"
     public static let openAPIPath = "/openapi.json"
 
     /// A region scope that covers every region (coordinator tokens only).
@@ -81,6 +82,13 @@ public struct PullResponse: Codable, Sendable {
         self.cursor = cursor
         self.more = more
     }
+}
+
+/// `GET /v1/held?site=S`: the changes of a site that the server holds in quarantine.
+public struct HeldResponse: Codable, Sendable, Equatable {
+    public var held: [QuarantineNote]
+
+    public init(held: [QuarantineNote]) { self.held = held }
 }
 
 /// `GET /v1/health`.

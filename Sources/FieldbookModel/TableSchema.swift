@@ -38,11 +38,19 @@ public struct TableSchema: Sendable {
     /// The column that partitions rows between sync peers (the owning region), if any. Pulls
     /// can be limited to some partitions; a deleted row remembers its partition.
     public var partition: String?
+    /// The check a row id must pass besides `WireLimits.checkID` (record tables: a UUID).
+    public var idCheck: (@Sendable (String, String) throws(ModelError) -> Void)?
+    /// The parent of each row, when the table is a child table: the column holding the parent's
+    /// id and the parent's table. A child belongs to its parent's partition.
+    public var parent: (column: String, table: String)?
     private let positions: [String: Int]
 
     public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = [],
-                partition: String? = nil) {
+                partition: String? = nil, idCheck: (@Sendable (String, String) throws(ModelError) -> Void)? = nil,
+                parent: (column: String, table: String)? = nil) {
         self.partition = partition
+        self.idCheck = idCheck
+        self.parent = parent
         precondition(columns.count <= 62, "a table may have at most 62 synced columns")
         self.name = name
         self.columns = columns
@@ -54,6 +62,12 @@ public struct TableSchema: Sendable {
     }
 
     public var columnNames: [String] { columns.map(\.name) }
+
+    /// Checks a row id: bounded, no control characters, and the table's own id check.
+    public func validateID(_ id: String) throws(ModelError) {
+        try WireLimits.checkID(id, field: "\(name).id")
+        try idCheck?("\(name).id", id)
+    }
 
     /// The position of `field`, or an error naming the table and listing its fields.
     public func index(of field: String) throws(ModelError) -> Int {

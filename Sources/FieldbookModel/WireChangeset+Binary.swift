@@ -46,6 +46,7 @@ extension WireChangeset {
 
     init(from r: inout BinaryReader) throws(ModelError) {
         let siteCount = try r.count("sites", minBytes: 16)
+        try r.spend(siteCount, "sites")
         sites = []
         for i in 0..<siteCount {
             guard let s = SiteID(bytes: try r.raw(16, "sites[\(i)]")) else { throw r.fail("sites[\(i)]", "is not a site id") }
@@ -81,7 +82,8 @@ extension WireChangeset {
                 try r.spend(m, rowsWhat)
                 let rows = try r.list(m) { r throws(ModelError) in
                     let d = try r.signed(rowsWhat)
-                    guard abs(d) <= Int64(Int32.max) else { throw r.fail(rowsWhat, "is \(d), out of range") }
+                    // Positions only move forward: a step is 0 (first) or more, never near Int64's ends.
+                    guard (0...Int64(Int32.max)).contains(d) else { throw r.fail(rowsWhat, "is \(d), out of range") }
                     return Int(d)
                 }
                 let values = try r.list(m) { r throws(ModelError) in try r.value(valuesWhat) }
@@ -149,6 +151,7 @@ extension PullResponse {
         var r = BinaryReader(bytes, name: "body")
         try r.magic(SyncProtocol.pullMagic)
         let cursor = try r.string("cursor")
+        guard cursor.utf8.count <= WireLimits.maxCursorBytes else { throw r.fail("cursor", "is longer than \(WireLimits.maxCursorBytes) bytes") }
         let more = try r.flag("more")
         let changes = try WireChangeset(from: &r)
         try r.end()

@@ -77,11 +77,23 @@ extension WireChangeset {
         }
     }
 
-    /// Decodes the columnar form, checking that every array has the right length, every
-    /// position and site index is in range and no field repeats.
+    /// Decodes the columnar form. Every value is checked before it is used: array lengths agree,
+    /// positions move forward within the table, site indices are in range and each site is
+    /// listed once, ids and device names are bounded (`WireLimits`), causal lengths lie in
+    /// 1…`WireLimits.maxCausalLength`, every clock (a row's, and a field's after adding its
+    /// offset, without wrapping) is positive, and no field repeats.
     public func changeset() throws(ModelError) -> Changeset {
-        if let names, names.count != sites.count {
-            throw ModelError(.inconsistent, field: "names", reason: "must have one entry per site")
+        guard sites.count <= WireLimits.maxSites else {
+            throw ModelError(.tooLarge, field: "sites", reason: "lists \(sites.count) sites; at most \(WireLimits.maxSites) are accepted")
+        }
+        guard Set(sites).count == sites.count else {
+            throw ModelError(.inconsistent, field: "sites", reason: "lists a site more than once")
+        }
+        if let names {
+            guard names.count == sites.count else {
+                throw ModelError(.inconsistent, field: "names", reason: "must have one entry per site")
+            }
+            for (i, n) in names.enumerated() { if let n { try WireLimits.checkDeviceName(n, field: "names[\(i)]") } }
         }
         var out = Changeset(sites: sites, siteNames: names ?? [])
         for (ti, t) in tables.enumerated() {
@@ -97,15 +109,25 @@ extension WireChangeset {
             var hd = DeltaDecoder()
             var previous = ""
             for i in 0..<n {
-                guard let id = FrontCoding.join(previous, shared: t.shared[i], suffix: t.ids[i]) else {
-                    throw ModelError.invalid("\(where_).shared[\(i)]", String(t.shared[i]), "is longer than the previous id")
+                // Bounded before joining: a long id shared by many rows must not multiply.
+                guard t.ids[i].utf8.count <= WireLimits.maxIDBytes, (0...WireLimits.maxIDBytes).contains(t.shared[i]),
+                      let id = FrontCoding.join(previous, shared: t.shared[i], suffix: t.ids[i])
+                else {
+                    throw ModelError.invalid("\(where_).shared[\(i)]", String(t.shared[i]),
+                                             "is longer than the previous id, or the id would be longer than \(WireLimits.maxIDBytes) bytes")
                 }
+                try WireLimits.checkID(id, field: "\(where_).ids[\(i)]")
                 previous = id
-                guard tcl[i] > 0 else { throw ModelError.invalid("\(where_).cl[\(i)]", String(tcl[i]), "is not a causal length (must be ≥ 1)") }
+                guard (1...WireLimits.maxCausalLength).contains(tcl[i]) else {
+                    throw ModelError.invalid("\(where_).cl[\(i)]", String(tcl[i]), "is not a causal length (1 to \(WireLimits.maxCausalLength))")
+                }
                 guard sites.indices.contains(tsite[i]) else {
                     throw ModelError.invalid("\(where_).site[\(i)]", String(tsite[i]), "is not an index into sites")
                 }
-                rows.append(RowChange(id: id, cl: tcl[i], hlc: hd.next(t.hlc[i]), site: tsite[i]))
+                guard let hlc = hd.next(t.hlc[i]), WireLimits.isClock(hlc) else {
+                    throw ModelError.invalid("\(where_).hlc[\(i)]", String(t.hlc[i]), "does not give a clock (the running sum must stay positive, without overflow)")
+                }
+                rows.append(RowChange(id: id, cl: tcl[i], hlc: hlc, site: tsite[i]))
             }
             var fields: [String] = []
             for (ci, c) in t.columns.enumerated() {
@@ -120,21 +142,25 @@ extension WireChangeset {
                 }
                 let fi = fields.count
                 fields.append(c.field)
-                var r = 0
-                var last = -1
+                var r = -1
                 for k in 0..<m {
-                    r = r &+ c.rows[k]
-                    guard r > last, r < n else {
-                        throw ModelError.invalid("\(cw).rows[\(k)]", String(c.rows[k]), "points outside the table's rows or not after the previous one")
+                    // The first position is absolute (≥ 0), each later one a step forward (≥ 1).
+                    let step = c.rows[k]
+                    guard step >= (k == 0 ? 0 : 1), step < (k == 0 ? n : n - r) else {
+                        throw ModelError.invalid("\(cw).rows[\(k)]", String(step), "points outside the table's rows or not after the previous one")
                     }
-                    last = r
+                    r = k == 0 ? step : r + step
                     guard sites.indices.contains(csite[k]) else {
                         throw ModelError.invalid("\(cw).site[\(k)]", String(csite[k]), "is not an index into sites")
                     }
                     guard rows[r].cl % 2 == 1 else {
                         throw ModelError(.inconsistent, field: "\(cw).rows[\(k)]", reason: "a deleted row (even cl) carries no fields")
                     }
-                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: rows[r].hlc &+ c.hlc[k], site: csite[k]))
+                    let (hlc, overflow) = rows[r].hlc.addingReportingOverflow(c.hlc[k])
+                    guard !overflow, WireLimits.isClock(hlc) else {
+                        throw ModelError.invalid("\(cw).hlc[\(k)]", String(c.hlc[k]), "does not give a clock (row clock plus offset must stay positive, without overflow)")
+                    }
+                    rows[r].fields.append(FieldChange(field: fi, value: c.values[k], hlc: hlc, site: csite[k]))
                 }
             }
             out.tables.append(TableChanges(table: t.table, fields: fields, rows: rows))
@@ -168,7 +194,8 @@ enum FrontCoding {
     }
 }
 
-/// Delta coding with wrapping arithmetic, so any Int64 sequence round-trips.
+/// Delta coding: the encoder wraps, so any Int64 sequence round-trips; the decoder refuses a sum
+/// that overflows (no clock a peer may send needs one).
 struct DeltaEncoder {
     var out: [Int64] = []
     var last: Int64 = 0
@@ -180,8 +207,11 @@ struct DeltaEncoder {
 
 struct DeltaDecoder {
     var last: Int64 = 0
-    mutating func next(_ d: Int64) -> Int64 {
-        last = last &+ d
-        return last
+    /// The next value, or nil when adding the delta overflows.
+    mutating func next(_ d: Int64) -> Int64? {
+        let (v, overflow) = last.addingReportingOverflow(d)
+        if overflow { return nil }
+        last = v
+        return v
     }
 }

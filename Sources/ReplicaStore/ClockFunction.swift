@@ -18,11 +18,18 @@ final class ClockCapture {
 enum ClockFunction {
     static func register(_ db: Database, capture: ClockCapture?) {
         let app = capture.map { Unmanaged.passUnretained($0).toOpaque() }
-        sqlite3_create_function_v2(db.sqliteConnection, "fb_setclock", -1, SQLITE_UTF8, app, { ctx, argc, argv in
+        // SQLITE_DIRECTONLY: callable from the writer's own statements only, never from a
+        // trigger or view that a hostile file could carry.
+        sqlite3_create_function_v2(db.sqliteConnection, "fb_setclock", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, app, { ctx, argc, argv in
             guard let argv, argc >= 5, let blob = sqlite3_value_blob(argv[0]) else { sqlite3_result_null(ctx); return }
             let n = Int(sqlite3_value_bytes(argv[0]))
-            guard n >= ClockVector.headerSize else { sqlite3_result_null(ctx); return }
             let mask = sqlite3_value_int64(argv[1])
+            // A mask names columns 0…61 (`TableSchema` allows at most 62): a negative or wider one
+            // would walk past the buffer sized from it.
+            guard n >= ClockVector.headerSize, mask >= 0, mask < (1 << 62) else {
+                sqlite3_result_error(ctx, "fb_setclock: bad clock vector or column mask", -1)
+                return
+            }
             let hlc = sqlite3_value_int64(argv[2])
             let site = Int32(truncatingIfNeeded: sqlite3_value_int64(argv[3]))
             let capture = sqlite3_user_data(ctx).map { Unmanaged<ClockCapture>.fromOpaque($0).takeUnretainedValue() }

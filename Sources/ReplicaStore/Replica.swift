@@ -139,7 +139,9 @@ public final class Replica: Sendable {
         } catch let e as ReplicaError {
             throw e
         } catch let e as DatabaseError {
-            throw ReplicaError(.database, "SQLite error \(e.resultCode): \(e.message ?? "")")
+            var r = ReplicaError(.database, "SQLite error \(e.resultCode): \(e.message ?? "")")
+            r.sqliteCode = e.resultCode.primaryResultCode.rawValue
+            throw r
         }
     }
 

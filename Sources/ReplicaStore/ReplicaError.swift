@@ -21,6 +21,11 @@ public struct ReplicaError: Error, Sendable, CustomStringConvertible {
     public var id: String?
     /// The model error behind an `.invalid` error.
     public var modelError: ModelError?
+    /// SQLite's primary result code behind a `.database` error (5 busy, 6 locked, 13 full, 10 I/O …).
+    public var sqliteCode: Int32?
+
+    /// Whether the failure is passing (the database was busy or locked): trying again later may succeed.
+    public var isBusy: Bool { sqliteCode == 5 || sqliteCode == 6 }
 
     public init(_ kind: Kind, _ message: String, table: String? = nil, id: String? = nil, modelError: ModelError? = nil) {
         self.kind = kind

@@ -53,6 +53,11 @@ enum ReplicaSchema {
             try db.execute(sql: "ALTER TABLE _fb_site ADD COLUMN name TEXT")
             try db.execute(sql: "UPDATE _fb_site SET name = (SELECT device FROM _fb_replica WHERE id = 1) WHERE idx = 1")
         }
+        m.registerMigration("fieldbook-tombstone-fixed-v1") { db in
+            // The values that never change (region, parent ids) of a deleted row, so that a
+            // re-creation can be held to them.
+            try db.execute(sql: "ALTER TABLE _fb_tombstone ADD COLUMN fixed BLOB")
+        }
         return m
     }
 

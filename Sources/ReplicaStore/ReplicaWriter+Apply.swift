@@ -26,9 +26,20 @@ extension ReplicaWriter {
     public func apply(_ cs: Changeset, origin: Int64 = 0) throws -> ApplyReport {
         self.origin = origin
         defer { self.origin = 0 }
-        let sites = try cs.sites.map { try localIndex(of: $0) }
-        for (i, idx) in sites.enumerated() where idx != localSite {
+        // Only the sites some change refers to are registered (a listed site that no change
+        // uses must not leave a permanent trace).
+        var used = [Bool](repeating: false, count: cs.sites.count)
+        for t in cs.tables {
+            for rc in t.rows {
+                used[rc.site] = true
+                for f in rc.fields { used[f.site] = true }
+            }
+        }
+        var sites = [Int32](repeating: 0, count: cs.sites.count)
+        for (i, s) in cs.sites.enumerated() where used[i] { sites[i] = try localIndex(of: s) }
+        for (i, idx) in sites.enumerated() where used[i] && idx != localSite {
             if let name = cs.name(ofSite: i) {
+                do { try WireLimits.checkDeviceName(name, field: "names[\(i)]") } catch { throw ReplicaError.invalid(error) }
                 let s = try statement(StatementKey(table: -5, kind: 0, mask: 0), "UPDATE _fb_site SET name = ? WHERE idx = ? AND name IS NULL")
                 s.bind(1, name)
                 s.bind(2, Int64(idx))
@@ -94,6 +105,9 @@ extension ReplicaWriter {
 
     private func apply(_ rc: RowChange, _ h: TableHandle, columns: [Int], sites: [Int32], siteIDs remote: [SiteID]) throws -> ApplyReport {
         let n = h.columnCount
+        do { try h.schema.validateID(rc.id) } catch {
+            throw ReplicaError(.invalid, "\(error)", table: h.schema.name, id: rc.id, modelError: error)
+        }
         for f in rc.fields {
             do { try h.schema.validate(f.value, at: columns[f.field]) } catch {
                 throw ReplicaError(.invalid, "\(error) (row \(rc.id))", table: h.schema.name, id: rc.id, modelError: error)
@@ -124,8 +138,12 @@ extension ReplicaWriter {
             for f in rc.fields { old[columns[f.field]] = state.value(Int32(columns[f.field])) }
             if adopting { for c in 0..<n where old[c] == nil { old[c] = state.value(Int32(c)) } }
             for c in h.immutableColumns where old[c] == nil { old[c] = state.value(Int32(c)) }
-        } else if let dead = try tombstone(h, rc.id) {
-            cl = dead
+        } else if let dead = try tombstoneRow(h, rc.id) {
+            cl = dead.cl
+            clocks.hlc[0] = dead.hlc
+            clocks.site[0] = dead.site
+            // What never changes is remembered by the tombstone, so a re-creation cannot move the record.
+            for e in dead.fixed where e.column < n && old[e.column] == nil { old[e.column] = e.value }
         }
         let wasAlive = alive
         let wasCL = cl
@@ -142,15 +160,45 @@ extension ReplicaWriter {
 
         var report = ApplyReport()
         var newIncarnation = false
-        if Resolver.existence(incomingCL: rc.cl, localCL: cl) == .adopt {
+        var newerExistence = false
+        let incomingExistence = FieldVersion(hlc: HLC(rawValue: rc.hlc), site: remote[rc.site])
+        let localExistence: FieldVersion? = cl == 0 ? nil
+            : FieldVersion(hlc: HLC(rawValue: clocks.hlc[0]), site: siteIDs[clocks.site[0]] ?? remote[rc.site])
+        switch Resolver.existence(incomingCL: rc.cl, incoming: incomingExistence, localCL: cl, local: localExistence) {
+        case .adopt:
             cl = rc.cl
             clocks = ClockVector(count: n + 1)
             clocks.hlc[0] = rc.hlc
             clocks.site[0] = sites[rc.site]
             newIncarnation = true
             if rc.fields.isEmpty { report.applied += 1 }
-        } else if rc.fields.isEmpty {
-            report.ignored += 1
+        case .newerVersion:
+            // Same causal length, greater version: it names who deleted (or re-created) the row.
+            // Only the existence clock moves; each column keeps its own (re-encoding keeps them).
+            var moved = ClockVector(count: n + 1)
+            moved.hlc[0] = rc.hlc
+            moved.site[0] = sites[rc.site]
+            for c in 0..<n { moved.hlc[c + 1] = clocks.hlc[c + 1]; moved.site[c + 1] = clocks.site[c + 1] }
+            if wasAlive { clocks = moved }
+            newerExistence = true
+            if rc.fields.isEmpty { report.applied += 1 }
+        case .ignore:
+            if rc.fields.isEmpty { report.ignored += 1 }
+        }
+        for c in h.immutableColumns {
+            guard let f = rc.fields.first(where: { columns[$0.field] == c }) else {
+                // A new incarnation must say again what never changes, unless the row is known.
+                if newIncarnation, cl % 2 == 1, old[c] == nil {
+                    throw ReplicaError(.invalid, "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) is required when the record is created",
+                                       table: h.schema.name, id: rc.id)
+                }
+                continue
+            }
+            guard Resolver.immutableAccepts(incoming: f.value, held: old[c]) else {
+                throw ReplicaError(.immutableField,
+                    "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) cannot change from \"\((old[c] ?? .null).display)\" to \"\(f.value.display)\"",
+                    table: h.schema.name, id: rc.id)
+            }
         }
 
         var values = [Value?](repeating: nil, count: n)
@@ -163,11 +211,6 @@ extension ReplicaWriter {
                 : FieldVersion(hlc: HLC(rawValue: clocks.hlc[c + 1]), site: siteIDs[clocks.site[c + 1]] ?? remote[f.site])
             switch Resolver.field(incomingCL: rc.cl, incoming: incoming, localCL: cl, local: local) {
             case .wins, .winsNewIncarnation:
-                if !newIncarnation, h.immutableColumns.contains(c), let o = old[c], o != f.value {
-                    throw ReplicaError(.immutableField,
-                        "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) cannot change from \"\((old[c] ?? .null).display)\" to \"\(f.value.display)\"",
-                        table: h.schema.name, id: rc.id)
-                }
                 values[c] = f.value
                 mask |= 1 << c
                 clocks.hlc[c + 1] = f.hlc
@@ -184,14 +227,16 @@ extension ReplicaWriter {
         let site = sites[rc.site]
         let all: Int64 = (1 << Int64(n)) - 1
         if cl % 2 == 0 {
-            // Deleted (now, or already): the row leaves its table; the tombstone keeps the causal length.
+            // Deleted (now, or already): the row leaves its table; the tombstone keeps the causal
+            // length, the region and what never changes.
             if newIncarnation {
                 if wasAlive { try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [rc.id]) }
-                let part = h.partitionColumn.flatMap { old[$0]?.text }
-                try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site,part) VALUES (?,?,?,?,?,?)",
-                               arguments: [h.index, rc.id, cl, rc.hlc, Int64(site), part])
-                hasTombstones = true
+                try writeTombstone(h, rc.id, cl: cl, hlc: rc.hlc, site: site, values: old)
                 try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: 0, payload: superseded(all))
+            } else if newerExistence {
+                try db.execute(sql: "UPDATE _fb_tombstone SET hlc = ?, site = ? WHERE tbl = ? AND row_id = ?",
+                               arguments: [rc.hlc, Int64(site), h.index, rc.id])
+                try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: 0, payload: nil)
             }
         } else if newIncarnation {
             let full = values.map { $0 ?? .null }
@@ -209,7 +254,7 @@ extension ReplicaWriter {
                 try ins.run()
             }
             try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: all, payload: superseded(all))
-        } else if mask != 0 {
+        } else if mask != 0 || (newerExistence && wasAlive) {
             try updateRow(h, id: rc.id, mask: mask, values: values, cl: cl, clocks: clocks)
             try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: mask, payload: superseded(mask))
         }
@@ -219,5 +264,63 @@ extension ReplicaWriter {
                 .execute(arguments: [h.index, rc.id, Int64(c), f.hlc, Int64(sites[f.site]), rc.cl, f.value, nextSeq])
         }
         return report
+    }
+
+    /// A tombstone: its causal length, the clock that set it, and the values that never change.
+    struct Tombstone {
+        var cl: Int64
+        var hlc: Int64
+        var site: Int32
+        var fixed: [ValueCodec.Entry]
+    }
+
+    func tombstoneRow(_ h: TableHandle, _ id: String) throws -> Tombstone? {
+        guard hasTombstones else { return nil }
+        guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT cl, hlc, site, fixed, part FROM _fb_tombstone WHERE tbl = ? AND row_id = ?"),
+                                       arguments: [h.index, id]) else { return nil }
+        var fixed = (r[3] as Data?).map(ValueCodec.decode) ?? []
+        // Tombstones written before `fixed` existed still know their partition.
+        if let pc = h.partitionColumn, let part = r[4] as String?, !fixed.contains(where: { $0.column == pc }) {
+            fixed.append(.init(column: pc, value: .text(part), clock: nil))
+        }
+        return Tombstone(cl: r[0], hlc: r[1], site: Int32(r[2] as Int64), fixed: fixed)
+    }
+
+    /// Writes (or replaces) the tombstone of a row whose last values were `values` (nil where unknown).
+    func writeTombstone(_ h: TableHandle, _ id: String, cl: Int64, hlc: Int64, site: Int32, values: [Value?]) throws {
+        var fixed: [UInt8] = []
+        for c in h.immutableColumns { if let v = values[c] { ValueCodec.append(.init(column: c, value: v, clock: nil), to: &fixed) } }
+        let part = h.partitionColumn.flatMap { values[$0]?.text }
+        try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site,part,fixed) VALUES (?,?,?,?,?,?,?)",
+                       arguments: [h.index, id, cl, hlc, Int64(site), part, fixed.isEmpty ? nil : Data(fixed)])
+        hasTombstones = true
+    }
+}
+
+extension ReplicaWriter {
+    /// What never changes of a row this replica holds or held (its region and parent ids), by
+    /// field name; nil when the row was never seen. Read from the live row or its tombstone.
+    public func fixedValues(_ table: String, id: String) throws -> [String: Value]? {
+        let h = try replica.handle(table)
+        var out: [String: Value] = [:]
+        let s = try statement(StatementKey(table: h.index, kind: 5, mask: 0), h.rowSQL)
+        s.bind(1, id)
+        if try s.next() {
+            defer { s.reset() }
+            for c in h.immutableColumns { out[h.schema.columns[c].name] = s.value(Int32(c)) }
+            return out
+        }
+        guard let dead = try tombstoneRow(h, id) else { return nil }
+        for e in dead.fixed where e.column < h.columnCount { out[h.schema.columns[e.column].name] = e.value }
+        return out
+    }
+
+    /// Applies a changeset like `apply(_:origin:)`, accepting clocks however far ahead of this
+    /// replica's time (an operator releasing a quarantined change on purpose).
+    public func applyIgnoringDrift(_ cs: Changeset, origin: Int64 = 0) throws -> ApplyReport {
+        let saved = clock.maxDriftMillis
+        clock.maxDriftMillis = .max / 2
+        defer { clock.maxDriftMillis = saved }
+        return try apply(cs, origin: origin)
     }
 }

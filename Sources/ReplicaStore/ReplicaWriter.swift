@@ -230,9 +230,10 @@ public final class ReplicaWriter {
         let hlc = try tick()
         let dead = Resolver.clAfterDelete(cl)
         try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [id])
-        try db.execute(sql: "INSERT OR REPLACE INTO _fb_tombstone (tbl,row_id,cl,hlc,site,part) VALUES (?,?,?,?,?,?)",
-                       arguments: [h.index, id, dead, hlc, Int64(localSite), part])
-        hasTombstones = true
+        var values = [Value?](repeating: nil, count: h.columnCount)
+        for e in ValueCodec.decode(Data(payload)) where e.column < values.count { values[e.column] = e.value }
+        if let pc = h.partitionColumn, values[pc] == nil, let part { values[pc] = .text(part) }
+        try writeTombstone(h, id, cl: dead, hlc: hlc, site: localSite, values: values)
         try log(h, id: id, op: .delete, cl: dead, hlc: hlc, site: localSite, fields: 0, payload: payload)
     }
 

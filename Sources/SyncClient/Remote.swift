@@ -17,6 +17,8 @@ public struct Remote: Sendable, Equatable {
     public var lastSync: String?
     public var lastError: String?
     public var quarantined: Int
+    /// This device's changes that the server held at the last sync, and why.
+    public var held: [QuarantineNote]
 }
 
 /// The remotes table (`_fb_remote`) inside the replica file.
@@ -28,14 +30,23 @@ public enum Remotes {
             CREATE TABLE IF NOT EXISTS _fb_remote (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
-                quarantined INTEGER NOT NULL DEFAULT 0)
+                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT)
             """)
+    }
+
+    /// Columns added after the first release, added to older replicas when they are next written.
+    static func migrate(_ db: Database) throws {
+        guard try db.tableExists("_fb_remote") else { return }
+        if try !db.columns(in: "_fb_remote").contains(where: { $0.name == "held" }) {
+            try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN held TEXT")
+        }
     }
 
     static func remote(_ r: Row) -> Remote {
         Remote(name: r["name"], url: r["url"], token: r["token"], origin: originBase + (r["id"] as Int64),
                pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], lastSync: r["last_sync"],
-               lastError: r["last_error"], quarantined: r["quarantined"])
+               lastError: r["last_error"], quarantined: r["quarantined"],
+               held: (r["held"] as String?).flatMap { try? JSONDecoder().decode([QuarantineNote].self, from: Data($0.utf8)) } ?? [])
     }
 
     public static func add(_ replica: Replica, name: String, url: String, token: String) throws {
@@ -84,6 +95,7 @@ public enum Remotes {
     }
 
     static func update(_ db: Database, _ name: String, _ sql: String, _ args: StatementArguments) throws {
+        try migrate(db)
         try db.execute(sql: "UPDATE _fb_remote SET \(sql) WHERE name = ?", arguments: args + [name])
     }
 

@@ -17,6 +17,8 @@ public struct SyncClientError: Error, Sendable, CustomStringConvertible {
     public var status: Int?
     /// The server's error code, when it sent one.
     public var code: String?
+    /// How long the server asked the client to wait before trying again (`Retry-After`).
+    public var retryAfter: Duration?
 
     public init(_ kind: Kind, _ message: String, status: Int? = nil, code: String? = nil) {
         self.kind = kind

@@ -11,6 +11,10 @@ public struct SyncSummary: Sendable, Equatable {
     public var pulled = 0
     public var applied = 0
     public var quarantined = 0
+    /// Changes of this device that the server holds (quarantine), after the sync.
+    public var held: [QuarantineNote] = []
+    /// One-line notices for the user (a cursor reset, …).
+    public var notices: [String] = []
     public init() {}
 }
 
@@ -53,8 +57,10 @@ public struct SyncEngine: Sendable {
         do {
             try await push(&summary, progress)
             try await pull(&summary, progress)
+            summary.held = try await retrying("held") { try await transport.held(site: replica.info.site) }
+            let held = String(decoding: try JSONEncoder().encode(summary.held), as: UTF8.self)
             try replica.writeDatabase { db in
-                try Remotes.update(db, remote.name, "last_sync = ?, last_error = NULL", [ISO8601DateFormatter().string(from: Date())])
+                try Remotes.update(db, remote.name, "last_sync = ?, last_error = NULL, held = ?", [ISO8601DateFormatter().string(from: Date()), held])
             }
         } catch {
             let message = (error as? SyncClientError)?.message ?? "\(error)"
@@ -110,8 +116,20 @@ public struct SyncEngine: Sendable {
         }
         while true {
             let after = cursor
-            let page = try await retrying("pull") {
-                try await transport.pull(cursor: after, limit: configuration.pullPage, site: replica.info.site)
+            let page: PullResponse
+            do {
+                page = try await retrying("pull") {
+                    try await transport.pull(cursor: after, limit: configuration.pullPage, site: replica.info.site)
+                }
+            } catch let e as SyncClientError where e.code == "cursor_reset" && after != nil {
+                // Another store, or this one restored from an older backup: start again from its
+                // beginning. What this replica holds already is ignored on apply.
+                let notice = "\(remote.name): the server's store was replaced or restored from a backup; pulling everything again"
+                logger.notice("\(notice)")
+                summary.notices.append(notice)
+                cursor = nil
+                try local { try replica.writeDatabase { db in try Remotes.update(db, remote.name, "pull_cursor = NULL", []) } }
+                continue
             }
             let changes: Changeset
             do { changes = try page.changes.changeset() } catch {
@@ -149,7 +167,7 @@ public struct SyncEngine: Sendable {
                 return try await body()
             } catch let e as SyncClientError where e.kind == .transient && attempt < configuration.attempts {
                 logger.notice("\(what) failed, retrying", metadata: ["attempt": .stringConvertible(attempt), "error": .string(e.message)])
-                try await Task.sleep(for: delay)
+                try await Task.sleep(for: max(delay, e.retryAfter ?? .zero))
                 delay *= 2
             }
         }

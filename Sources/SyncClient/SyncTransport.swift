@@ -41,6 +41,13 @@ public struct SyncTransport: Sendable {
         return try decodeJSON(PushResponse.self, bytes, path: SyncProtocol.pushPath)
     }
 
+    /// The changes of `site` that the server holds in quarantine (`GET /v1/held`).
+    public func held(site: SiteID) async throws -> [QuarantineNote] {
+        let path = SyncProtocol.heldPath + "?site=\(site)"
+        let (bytes, _) = try await send(method: .GET, path: path, body: nil)
+        return try decodeJSON(HeldResponse.self, bytes, path: path).held
+    }
+
     public func pull(cursor: String?, limit: Int, site: SiteID) async throws -> PullResponse {
         var path = SyncProtocol.pullPath + "?limit=\(limit)&site=\(site)"
         if let cursor, let enc = cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) {
@@ -97,7 +104,10 @@ public struct SyncTransport: Sendable {
             let err = try? JSONDecoder().decode(ErrorResponse.self, from: bytes)
             let message = err.map { "\($0.error.message) (\(status) \($0.error.code))" } ?? "HTTP \(status) from \(baseURL)\(path)"
             let transient = status >= 500 || status == 429 || status == 408
-            throw SyncClientError(transient ? .transient : .refused, message, status: status, code: err?.error.code)
+            var e = SyncClientError(transient ? .transient : .refused, message, status: status, code: err?.error.code)
+            // Seconds only (the HTTP-date form is not used by fieldbook-server); at most a minute.
+            if let s = response.headers.first(name: "Retry-After").flatMap(Int.init), s >= 0 { e.retryAfter = .seconds(min(s, 60)) }
+            throw e
         }
         let type = response.headers.first(name: "Content-Type")?.split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }

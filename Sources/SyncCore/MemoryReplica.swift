@@ -83,14 +83,19 @@ public struct MemoryReplica: Sendable {
             for rc in t.rows {
                 let ev = FieldVersion(hlc: HLC(rawValue: rc.hlc), site: cs.sites[rc.site])
                 _ = try clock.receive(ev.hlc, physicalMillis: now)
-                var row = rows[t.table]?[rc.id] ?? Row(cl: 0, existence: ev, fields: [:])
-                let adopted = Resolver.existence(incomingCL: rc.cl, localCL: row.cl) == .adopt
-                if adopted {
+                let held = rows[t.table]?[rc.id]
+                var row = held ?? Row(cl: 0, existence: ev, fields: [:])
+                let decision = Resolver.existence(incomingCL: rc.cl, incoming: ev, localCL: row.cl, local: held?.existence)
+                let adopted = decision == .adopt
+                switch decision {
+                case .adopt:
                     row.cl = rc.cl
                     row.existence = ev
                     row.fields = [:]
-                } else if rc.cl == row.cl, ev > row.existence {
+                case .newerVersion:
                     row.existence = ev
+                case .ignore:
+                    break
                 }
                 if rc.fields.isEmpty {
                     if adopted { report.applied += 1 } else { report.ignored += 1 }

@@ -1,3 +1,5 @@
+import FieldbookModel
+
 /// The last-writer-wins decisions, as pure functions of the local and incoming versions.
 ///
 /// A row's existence is its causal length `cl` (odd = alive, even = deleted); it only grows.
@@ -28,7 +30,11 @@ public enum Resolver {
     public enum ExistenceOutcome: Sendable, Equatable {
         /// The incoming causal length is larger: delete (even) or re-create (odd) the row.
         case adopt
-        /// The incoming causal length is not larger: nothing changes.
+        /// The same causal length, set by a greater version (two replicas deleted, or re-created,
+        /// the row concurrently): keep the state, record the greater version as the one that set it,
+        /// so every replica names the same deleter.
+        case newerVersion
+        /// The incoming causal length is smaller, or equal with a version not greater: nothing changes.
         case ignore
     }
 
@@ -48,8 +54,21 @@ public enum Resolver {
     }
 
     /// Decides an incoming existence change (delete or re-creation).
-    public static func existence(incomingCL: Int64, localCL: Int64) -> ExistenceOutcome {
-        incomingCL > localCL ? .adopt : .ignore
+    /// - Parameters:
+    ///   - incoming: the version of the change that set the incoming causal length.
+    ///   - local: the version that set the local one (nil when the row was never seen).
+    public static func existence(incomingCL: Int64, incoming: FieldVersion, localCL: Int64, local: FieldVersion?) -> ExistenceOutcome {
+        if incomingCL > localCL { return .adopt }
+        if incomingCL == localCL, let local, incoming > local { return .newerVersion }
+        return .ignore
+    }
+
+    /// Whether an incoming value of a field that never changes (the owning region, a parent id)
+    /// may be taken: always when the row was never seen (`held` nil), else only when it is the
+    /// value the row had — in every incarnation, so a re-creation cannot move a record.
+    public static func immutableAccepts(incoming: Value, held: Value?) -> Bool {
+        guard let held else { return true }
+        return held == incoming
     }
 
     /// The causal length after a local delete: the next even number.

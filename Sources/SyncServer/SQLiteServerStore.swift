@@ -6,13 +6,16 @@ import SyncCore
 
 /// The embedded server store: a replica of every region (the same merge and validation code as
 /// the devices) plus the server's own tables: tokens (hashes only), the last accepted push
-/// position per site, and quarantined changes. One SQLite file, `store.sqlite`, in the data
-/// directory, with `synchronous=FULL`: an accepted push is on disk before it is acknowledged.
+/// position and owning token per site, quarantined changes and the store's epochs. One SQLite
+/// file, `store.sqlite`, in the data directory, with `synchronous=FULL`: an accepted push is on
+/// disk before it is acknowledged.
 public final class SQLiteServerStore: ServerStore {
     public let replica: Replica
     public var site: SiteID { replica.info.site }
+    let configuration: ServerConfiguration
 
     public init(directory: String, configuration: ServerConfiguration = ServerConfiguration()) throws {
+        self.configuration = configuration
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
         let cfg = ReplicaConfiguration(clock: configuration.clock, maxDriftMillis: configuration.maxDriftMillis)
@@ -31,122 +34,126 @@ public final class SQLiteServerStore: ServerStore {
                 CREATE TABLE IF NOT EXISTS _srv_quarantine (
                     id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, site TEXT NOT NULL, token TEXT NOT NULL,
                     tbl TEXT NOT NULL, row_id TEXT NOT NULL, reason TEXT NOT NULL, change TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS _srv_epoch (
+                    n INTEGER PRIMARY KEY, epoch INTEGER NOT NULL UNIQUE, start INTEGER NOT NULL, started_at TEXT NOT NULL);
                 """)
+            // Columns added after the first release.
+            try Self.addColumn(db, "_srv_site", "token TEXT")
+            try Self.addColumn(db, "_srv_quarantine", "newest INTEGER NOT NULL DEFAULT 0")
+            try Self.addColumn(db, "_srv_quarantine", "error TEXT")
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _srv_epoch") == 0 { try Self.insertEpoch(db) }
+        }
+    }
+
+    static func addColumn(_ db: Database, _ table: String, _ definition: String) throws {
+        let name = String(definition.prefix { $0 != " " })
+        if try !db.columns(in: table).contains(where: { $0.name == name }) {
+            try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(definition)")
         }
     }
 
     static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 
-    // MARK: Push and pull
+    /// Runs store work, turning replica failures into classified server errors.
+    func mapped<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ReplicaError { throw ServerError.from(e) }
+    }
+
+    // MARK: Push
 
     public func push(_ batch: PushBatch, token: TokenInfo) throws -> PushResponse {
-        do {
-            return try replica.write { w in
-                let held = try Int64.fetchOne(w.db, sql: "SELECT position FROM _srv_site WHERE site = ?", arguments: [batch.site.description]) ?? 0
+        try mapped {
+            try replica.write { w in
+                let siteRow = try Row.fetchOne(w.db, sql: "SELECT position, token FROM _srv_site WHERE site = ?", arguments: [batch.site.description])
+                let held: Int64 = siteRow?["position"] ?? 0
                 if batch.from > held {
                     throw ServerError(.conflict, "sequence_gap",
                         "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
                 }
-                try authorize(batch.changes, token: token, db: w.db)
-                let report = try w.apply(batch.changes, origin: try w.originID(for: batch.site))
-                let encoder = JSONEncoder()
-                for q in batch.quarantined {
-                    let json = String(decoding: try encoder.encode(WireChangeset(q.row)), as: UTF8.self)
-                    try w.db.execute(sql: "INSERT INTO _srv_quarantine (received_at, site, token, tbl, row_id, reason, change) VALUES (?,?,?,?,?,?,?)",
-                                     arguments: [Self.now(), batch.site.description, token.name, q.note.table, q.note.id, q.note.reason, json])
-                }
+                let facts = try self.facts(for: [batch.changes] + batch.quarantined.map(\.row), w: w,
+                                           siteOwner: siteRow?["token"] as String?)
+                let plan = try PushAuthorizer.authorize(batch, token: token, facts: facts, serverSite: site)
+                let report = try w.apply(plan.apply, origin: try w.originID(for: batch.site))
+                try hold(plan.hold, site: batch.site, token: token, db: w.db)
                 let position = max(held, batch.to)
-                try w.db.execute(sql: "INSERT OR REPLACE INTO _srv_site (site, position) VALUES (?, ?)", arguments: [batch.site.description, position])
-                return PushResponse(applied: report.applied, ignored: report.ignored, quarantined: batch.quarantined.map(\.note), position: position)
+                try w.db.execute(sql: """
+                    INSERT INTO _srv_site (site, position, token) VALUES (?, ?, ?)
+                    ON CONFLICT (site) DO UPDATE SET position = excluded.position, token = coalesce(token, excluded.token)
+                    """, arguments: [batch.site.description, position, token.name])
+                return PushResponse(applied: report.applied, ignored: report.ignored + plan.dropped,
+                                    quarantined: plan.hold.map(\.note), position: position)
             }
-        } catch let e as ReplicaError {
-            throw ServerError.badRequest(e.kind == .clock ? "clock" : "invalid", e.message)
         }
     }
 
-    /// Every row change must belong to one of the token's regions: the `region` it carries, or
-    /// the region of the row the server already has.
-    func authorize(_ cs: Changeset, token: TokenInfo, db: Database) throws {
-        for t in cs.tables {
-            let regionField = t.fields.firstIndex(of: "region")
-            for rc in t.rows {
-                var region = regionField.flatMap { i in rc.fields.first { $0.field == i }?.value.text }
-                if region == nil, FieldbookSchema.tables.contains(where: { $0.name == t.table }) {
-                    // Prepared once per connection (cachedStatement), not once per row.
-                    region = try String.fetchOne(db.cachedStatement(sql: "SELECT region FROM \"\(t.table)\" WHERE id = ?"), arguments: [rc.id])
-                    if region == nil {
-                        region = try String.fetchOne(db.cachedStatement(sql: """
-                            SELECT part FROM _fb_tombstone JOIN _fb_table ON _fb_table.idx = _fb_tombstone.tbl
-                            WHERE _fb_table.name = ? AND row_id = ?
-                            """), arguments: [t.table, rc.id])
+    /// What authorising `changesets` needs: the server's own record of every row they name and
+    /// of the parents their new child rows name, the site's owner, the rows with held changes.
+    func facts(for changesets: [Changeset], w: ReplicaWriter, siteOwner: String?) throws -> PushFacts {
+        var facts = PushFacts(siteOwner: siteOwner)
+        func lookUp(_ key: RowKey, _ schema: TableSchema) throws -> HeldRow? {
+            if let h = facts.held[key] { return h }
+            guard let fixed = try w.fixedValues(key.table, id: key.id) else { return nil }
+            let row = HeldRow(region: fixed[schema.partition ?? ""]?.text, parent: schema.parent.flatMap { fixed[$0.column]?.text })
+            facts.held[key] = row
+            return row
+        }
+        for cs in changesets {
+            for t in cs.tables {
+                guard let schema = try? FieldbookSchema.table(named: t.table) else { continue }  // refused by the authoriser
+                let parentField = schema.parent.flatMap { t.fields.firstIndex(of: $0.column) }
+                for rc in t.rows {
+                    if try lookUp(RowKey(t.table, rc.id), schema) == nil, let p = schema.parent, let pf = parentField,
+                       let pid = rc.fields.first(where: { $0.field == pf })?.value.text,
+                       let parentSchema = try? FieldbookSchema.table(named: p.table) {
+                        _ = try lookUp(RowKey(p.table, pid), parentSchema)
                     }
                 }
-                guard let region else {
-                    if rc.isDelete { continue }  // a delete of a row this server never saw changes nothing anyone has
-                    throw ServerError.badRequest("missing_region", "\(t.table) \(rc.id) is not known here and its change carries no region")
+            }
+        }
+        for r in try Row.fetchAll(w.db, sql: "SELECT tbl, row_id FROM _srv_quarantine") {
+            facts.quarantined.insert(RowKey(r[0], r[1]))
+        }
+        return facts
+    }
+
+    // MARK: Pull
+
+    public func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?) throws -> PullPage {
+        try mapped {
+            let (epoch, origin) = try replica.read { db -> (UInt64, Int64?) in
+                if let cursor { try Self.check(cursor, store: site, db: db) }
+                let epoch = try Int64.fetchOne(db, sql: "SELECT epoch FROM _srv_epoch ORDER BY n DESC LIMIT 1") ?? 0
+                let origin = try requester.flatMap { r in
+                    try Int64.fetchOne(db, sql: "SELECT idx FROM _fb_site WHERE site = ?", arguments: [Data(r.bytes)])
                 }
-                guard token.allows(region: region) else {
-                    throw ServerError(.forbidden, "region_not_allowed",
-                        "token \"\(token.name)\" may not write region \"\(region)\" (\(t.table) \(rc.id)); it covers: \(token.regions.joined(separator: ", "))")
-                }
+                return (UInt64(bitPattern: epoch), origin)
             }
+            let batch = try replica.changes(since: cursor?.position ?? 0, limit: limit, excludingOrigin: origin, partitions: token.scope)
+            return PullPage(changes: batch.changeset, cursor: StoreCursor(store: site, epoch: epoch, position: batch.cursor), more: batch.hasMore)
         }
     }
 
-    public func pull(after cursor: Int64, limit: Int, token: TokenInfo, requester: SiteID?) throws -> PullPage {
-        var origin: Int64? = nil
-        if let requester {
-            origin = try replica.read { db in
-                try Int64.fetchOne(db, sql: "SELECT idx FROM _fb_site WHERE site = ?", arguments: [Data(requester.bytes)])
-            }
-        }
-        let batch = try replica.changes(since: cursor, limit: limit, excludingOrigin: origin, partitions: token.scope)
-        return PullPage(changes: batch.changeset, cursor: batch.cursor, more: batch.hasMore)
+    /// Refuses a cursor that this store did not issue in the timeline it has now.
+    static func check(_ cursor: StoreCursor, store: SiteID, db: Database) throws {
+        let reset = ServerError(.conflict, "cursor_reset",
+            "the cursor was issued by another store, or by this one before it was restored from an older backup; pull again without a cursor")
+        guard cursor.store == store,
+              let n = try Int64.fetchOne(db, sql: "SELECT n FROM _srv_epoch WHERE epoch = ?", arguments: [Int64(bitPattern: cursor.epoch)])
+        else { throw reset }
+        let end = try Int64.fetchOne(db, sql: "SELECT start FROM _srv_epoch WHERE n > ? ORDER BY n LIMIT 1", arguments: [n])
+            ?? Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM _fb_log") ?? 0
+        guard cursor.position <= end else { throw reset }
     }
 
-    // MARK: Tokens and quarantine
-
-    public func token(hash: [UInt8]) throws -> TokenInfo? {
-        try replica.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM _srv_token WHERE hash = ? AND revoked_at IS NULL", arguments: [Data(hash)]).map(Self.token)
-        }
+    /// Starts a new epoch (a server process opened the store); see `StoreCursor`.
+    public func beginEpoch() throws {
+        try replica.writeDatabase { db in try Self.insertEpoch(db) }
     }
 
-    static func token(_ r: Row) -> TokenInfo {
-        TokenInfo(name: r["name"], regions: (r["regions"] as String).split(separator: ",").map(String.init),
-                  coordinator: r["coordinator"], createdAt: r["created_at"], revokedAt: r["revoked_at"])
-    }
-
-    public func createToken(name: String, hash: [UInt8], regions: [String], coordinator: Bool) throws -> TokenInfo {
-        let info = TokenInfo(name: name, regions: regions, coordinator: coordinator, createdAt: Self.now())
-        do {
-            try replica.dbQueue.write { db in
-                try db.execute(sql: "INSERT INTO _srv_token (name, hash, regions, coordinator, created_at) VALUES (?,?,?,?,?)",
-                               arguments: [name, Data(hash), regions.joined(separator: ","), coordinator, info.createdAt])
-            }
-        } catch let e as DatabaseError where e.resultCode.primaryResultCode == .SQLITE_CONSTRAINT {
-            throw ServerError(.conflict, "exists", "a token named \"\(name)\" already exists (revoked tokens keep their name)")
-        }
-        return info
-    }
-
-    public func tokens() throws -> [TokenInfo] {
-        try replica.read { db in try Row.fetchAll(db, sql: "SELECT * FROM _srv_token ORDER BY name").map(Self.token) }
-    }
-
-    public func revokeToken(name: String) throws {
-        let changed = try replica.dbQueue.write { db -> Int in
-            try db.execute(sql: "UPDATE _srv_token SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [Self.now(), name])
-            return db.changesCount
-        }
-        if changed == 0 { throw ServerError(.notFound, "not_found", "no active token named \"\(name)\"") }
-    }
-
-    public func quarantine() throws -> [QuarantineEntry] {
-        try replica.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM _srv_quarantine ORDER BY id").map {
-                QuarantineEntry(receivedAt: $0["received_at"], site: $0["site"], token: $0["token"], table: $0["tbl"], id: $0["row_id"], reason: $0["reason"])
-            }
-        }
+    static func insertEpoch(_ db: Database) throws {
+        var rng = SystemRandomNumberGenerator()
+        let start = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM _fb_log") ?? 0
+        try db.execute(sql: "INSERT INTO _srv_epoch (epoch, start, started_at) VALUES (?, ?, ?)",
+                       arguments: [Int64(bitPattern: rng.next()), start, now()])
     }
 }

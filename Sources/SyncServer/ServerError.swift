@@ -1,5 +1,7 @@
 import FieldbookModel
 import Foundation
+import GRDB
+import ReplicaStore
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -11,11 +13,24 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    /// Seconds after which the client may try again (sent as `Retry-After` with 503).
+    public var retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    /// The store is busy (locked by another writer): 503, try again shortly.
+    public static let busy = ServerError(.serviceUnavailable, "busy", "the store is busy; try again shortly", retryAfter: 1)
+
+    /// Classifies a store failure: busy or locked → 503 with `Retry-After`; anything else is the
+    /// server's fault → 500. Never a 4xx: the client's request was fine.
+    public static func store(_ e: ReplicaError) -> ServerError {
+        if e.isBusy { return .busy }
+        return ServerError(.internalServerError, "store_failed", "the server's store failed (\(e.message)); try again later")
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -29,6 +44,16 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
         switch error {
         case let e as ServerError: return e
         case let e as ModelError: return .badRequest("invalid", e.description)
+        case let e as ReplicaError:
+            switch e.kind {
+            case .invalid, .immutableField: return .badRequest("invalid", e.message)
+            case .clock: return .badRequest("clock", e.message)
+            default: return .store(e)
+            }
+        case let e as DatabaseError:
+            let code = e.resultCode.primaryResultCode
+            if code == .SQLITE_BUSY || code == .SQLITE_LOCKED { return .busy }
+            return ServerError(.internalServerError, "store_failed", "the server's store failed (SQLite \(code)); try again later")
         case is NIOTooManyBytesError:
             return ServerError(.contentTooLarge, "too_large", "the request body is larger than the server accepts; send smaller batches")
         case let e as DecodingError: return .badRequest("malformed", describe(e))
@@ -55,6 +80,7 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
         let body = (try? JSONEncoder().encode(ErrorResponse(code: code, message: message))) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -21,42 +21,59 @@ public struct PushBatch: Sendable {
 /// A page of changes for a pull.
 public struct PullPage: Sendable {
     public var changes: Changeset
-    public var cursor: Int64
+    public var cursor: StoreCursor
     public var more: Bool
 }
 
 /// A quarantined change as listed by `fieldbook-server quarantine list`.
 public struct QuarantineEntry: Sendable, Codable {
+    public var id: Int64
     public var receivedAt: String
     public var site: String
     public var token: String
     public var table: String
-    public var id: String
+    public var row: String
     public var reason: String
+    /// Why an attempt to release it failed, if one did.
+    public var error: String?
 }
 
-/// Where the server keeps what it accepted. The protocol code (routes, validation, auth) talks
-/// only to this; the SQLite store implements it, and a PostgreSQL store can be added beside it.
+/// Which quarantined changes an operator command means.
+public enum QuarantineSelection: Sendable, Equatable {
+    case one(Int64)
+    case all
+}
+
+/// Where the server keeps what it accepted. The protocol code (routes, validation) talks only to
+/// this; the SQLite store implements it, and a PostgreSQL store can be added beside it.
 ///
-/// Implementations must make `push` atomic: the position check, every change, the quarantine
-/// and the new position commit together or not at all.
+/// Implementations must make `push` atomic: the position check, the authorisation
+/// (`PushAuthorizer`, on facts read in the same transaction), every change, the quarantine and
+/// the new position commit together or not at all.
 public protocol ServerStore: Sendable {
     /// The server's own site id.
     var site: SiteID { get }
-
     /// Applies a push if `batch.from` is not after the position held for `batch.site`
-    /// (else throws a `ServerError` with status 409). Each row change must belong to a region of
-    /// `token` (else 403). Returns the applied / ignored counts and the new position.
+    /// (else throws a `ServerError` with status 409) and `PushAuthorizer` allows it (else 403/400).
+    /// Returns the applied / ignored counts, what was held, and the new position.
     func push(_ batch: PushBatch, token: TokenInfo) throws -> PushResponse
-
-    /// Changes after `cursor`, at most about `limit` log entries, for `token`'s regions; entries
-    /// that `requester` itself pushed are left out.
-    func pull(after cursor: Int64, limit: Int, token: TokenInfo, requester: SiteID?) throws -> PullPage
-
+    /// Changes after `cursor` (nil: from the start), at most about `limit` log entries, for
+    /// `token`'s regions; entries that `requester` itself pushed are left out. A cursor this store
+    /// did not issue, or issued in a timeline it no longer has (restored from an older backup),
+    /// throws `ServerError` 409 `cursor_reset`.
+    func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?) throws -> PullPage
+    /// Applies the quarantined changes that are no longer ahead of `now` (physical ms); returns how many.
+    func releaseDue(now: Int64) throws -> Int
+    /// The quarantined changes pushed under `site` by `token` (what a device is told is held).
+    func held(site: SiteID, token: TokenInfo) throws -> [QuarantineNote]
     /// The token with this hash, if it exists and is not revoked.
     func token(hash: [UInt8]) throws -> TokenInfo?
     func createToken(name: String, hash: [UInt8], regions: [String], coordinator: Bool) throws -> TokenInfo
     func tokens() throws -> [TokenInfo]
     func revokeToken(name: String) throws
     func quarantine() throws -> [QuarantineEntry]
+    /// Applies quarantined changes now, however far ahead their clocks; returns how many.
+    func releaseQuarantine(_ which: QuarantineSelection) throws -> Int
+    /// Deletes quarantined changes without applying them; returns how many.
+    func dropQuarantine(_ which: QuarantineSelection) throws -> Int
 }

@@ -34,6 +34,7 @@ public struct SyncRoutes: Sendable {
         }
         router.post(RouterPath(SyncProtocol.pushPath)) { request, context in try await push(request, context) }
         router.get(RouterPath(SyncProtocol.pullPath)) { request, context in try await pull(request, context) }
+        router.get(RouterPath(SyncProtocol.heldPath)) { request, _ in try await held(request) }
         return router
     }
 
@@ -75,7 +76,14 @@ public struct SyncRoutes: Sendable {
             } catch {
                 throw ServerError.badRequest("malformed", error.description)
             }
-        case "application/json", nil: body = try JSONDecoder().decode(PushRequest.self, from: data)
+        case "application/json", nil:
+            // Counted before decoding: the decoder would allocate for every value first.
+            let budget = JSONBudget.maxValues(forChanges: configuration.maxBatchChanges)
+            guard JSONBudget.count(data, limit: budget) <= budget else {
+                throw ServerError(.contentTooLarge, "batch_too_large",
+                                  "the body holds more values than a push of \(configuration.maxBatchChanges) changes can; send smaller batches")
+            }
+            body = try JSONDecoder().decode(PushRequest.self, from: data)
         case let other?:
             throw ServerError(.unsupportedMediaType, "unsupported_media_type",
                 "Content-Type \"\(other)\" is not supported; send application/json or \(SyncProtocol.binaryMediaType)")
@@ -83,7 +91,11 @@ public struct SyncRoutes: Sendable {
         let batch = try PushPlanner.plan(body, now: configuration.clock(), maxDriftMillis: configuration.maxDriftMillis,
                                          maxBatchChanges: configuration.maxBatchChanges)
         let store = self.store
-        let result = try await blocking { try store.push(batch, token: token) }
+        let now = configuration.clock()
+        let result = try await blocking {
+            _ = try store.releaseDue(now: now)
+            return try store.push(batch, token: token)
+        }
         context.logger.info("push", metadata: [
             "token": .string(token.name), "site": .string(body.site.description), "from": .stringConvertible(body.from),
             "to": .stringConvertible(body.to), "applied": .stringConvertible(result.applied),
@@ -92,14 +104,29 @@ public struct SyncRoutes: Sendable {
         return try HTTPBody.json(result, for: request)
     }
 
+    /// `GET /v1/held?site=S`: the changes of site S, pushed with this token, that the server holds.
+    func held(_ request: Request) async throws -> Response {
+        try checkVersions(request)
+        let token = try await authenticate(request)
+        guard let s = request.uri.queryParameters["site"].map(String.init), let site = SiteID(s) else {
+            throw ServerError.badRequest("invalid_site", "give site=SITE_ID (a UUID)")
+        }
+        let store = self.store
+        let notes = try await blocking { try store.held(site: site, token: token) }
+        return try HTTPBody.json(HeldResponse(held: notes), for: request)
+    }
+
     func pull(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try checkVersions(request)
         let token = try await authenticate(request)
         let q = request.uri.queryParameters
-        var cursor: Int64 = 0
+        var cursor: StoreCursor? = nil
         if let c = q["cursor"].map(String.init), !c.isEmpty {
-            guard let v = Cursor.decode(c) else {
-                throw ServerError.badRequest("invalid_cursor", "cursor \"\(c)\" was not issued by this server; start again without a cursor")
+            if StoreCursor.isLegacy(c) {
+                throw ServerError(.conflict, "cursor_reset", "the cursor is of an earlier protocol version; pull again without a cursor")
+            }
+            guard let v = StoreCursor(c) else {
+                throw ServerError.badRequest("invalid_cursor", "cursor \"\(c.prefix(80))\" was not issued by a Fieldbook server; start again without a cursor")
             }
             cursor = v
         }
@@ -116,13 +143,16 @@ public struct SyncRoutes: Sendable {
             requester = id
         }
         let store = self.store
-        let (after, pageLimit, site) = (cursor, limit, requester)
-        let page = try await blocking { try store.pull(after: after, limit: pageLimit, token: token, requester: site) }
+        let (after, pageLimit, site, now) = (cursor, limit, requester, configuration.clock())
+        let page = try await blocking {
+            _ = try store.releaseDue(now: now)
+            return try store.pull(after: after, limit: pageLimit, token: token, requester: site)
+        }
         context.logger.info("pull", metadata: [
-            "token": .string(token.name), "cursor": .stringConvertible(cursor), "next": .stringConvertible(page.cursor),
+            "token": .string(token.name), "cursor": .string(cursor?.text ?? ""), "next": .string(page.cursor.text),
             "changes": .stringConvertible(page.changes.changeCount), "more": .stringConvertible(page.more),
         ])
-        let response = PullResponse(changes: WireChangeset(page.changes), cursor: Cursor.encode(page.cursor), more: page.more)
+        let response = PullResponse(changes: WireChangeset(page.changes), cursor: page.cursor.text, more: page.more)
         if HTTPBody.accepts(request, SyncProtocol.binaryMediaType) {
             return try HTTPBody.bytes(response.binary(), contentType: SyncProtocol.binaryMediaType, for: request)
         }
@@ -130,14 +160,6 @@ public struct SyncRoutes: Sendable {
     }
 }
 
-/// Pull cursors are opaque to clients: `c1.` followed by the server's log position.
-enum Cursor {
-    static func encode(_ seq: Int64) -> String { "c1.\(seq)" }
-    static func decode(_ s: String) -> Int64? {
-        guard s.hasPrefix("c1."), let v = Int64(s.dropFirst(3)), v >= 0 else { return nil }
-        return v
-    }
-}
 
 /// Every error leaves the server as a JSON body (`ErrorResponse`) with its status.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
