@@ -16,7 +16,9 @@ struct BinaryWriter {
         bytes.append(UInt8(x))
     }
 
-    mutating func count(_ n: Int) { varint(UInt64(n)) }
+    /// A count or index. Never negative in a message this code builds; a negative one (only a
+    /// test building hostile bodies has it) is written as its bit pattern rather than trapping.
+    mutating func count(_ n: Int) { varint(UInt64(truncatingIfNeeded: n)) }
 
     mutating func signed(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
 

@@ -13,6 +13,12 @@ public struct WireChangeset: Codable, Sendable, Equatable {
     public var names: [String?]?
     public var tables: [WireTable]
 
+    public init(sites: [SiteID], names: [String?]?, tables: [WireTable]) {
+        self.sites = sites
+        self.names = names
+        self.tables = tables
+    }
+
     public struct WireTable: Codable, Sendable, Equatable {
         public var table: String
         /// Row ids, front-coded: `ids[i]` is what follows the first `shared[i]` Unicode scalars
@@ -25,6 +31,16 @@ public struct WireChangeset: Codable, Sendable, Equatable {
         /// Site indices; absent when every row's is 0.
         public var site: [Int]?
         public var columns: [WireColumn]
+
+        public init(table: String, shared: [Int], ids: [String], cl: [Int64]?, hlc: [Int64], site: [Int]?, columns: [WireColumn]) {
+            self.table = table
+            self.shared = shared
+            self.ids = ids
+            self.cl = cl
+            self.hlc = hlc
+            self.site = site
+            self.columns = columns
+        }
     }
 
     public struct WireColumn: Codable, Sendable, Equatable {
@@ -34,6 +50,14 @@ public struct WireChangeset: Codable, Sendable, Equatable {
         public var hlc: [Int64]
         /// Site indices; absent when every entry's is 0.
         public var site: [Int]?
+
+        public init(field: String, rows: [Int], values: [Value], hlc: [Int64], site: [Int]?) {
+            self.field = field
+            self.rows = rows
+            self.values = values
+            self.hlc = hlc
+            self.site = site
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import FieldbookModel
 import Foundation
 import SyncCore
 
@@ -43,7 +44,6 @@ public struct ReplicaConfiguration: Sendable {
         self.busyTimeout = busyTimeout
     }
 
-    @Sendable public static func systemMillis() -> Int64 {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-    }
+    /// The system clock (`SystemClock`, which `FIELDBOOK_CLOCK_SKEW_MS` can shift for drills).
+    @Sendable public static func systemMillis() -> Int64 { SystemClock.millis() }
 }

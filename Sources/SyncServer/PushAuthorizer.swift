@@ -93,9 +93,11 @@ public enum PushAuthorizer {
         for q in batch.quarantined {
             for t in q.row.tables {
                 for rc in t.rows {
+                    let key = RowKey(t.table, rc.id)
                     try validate(rc, table: t)
-                    try check(rc, table: t, token: token, known: &known)
-                    waiting.insert(RowKey(t.table, rc.id))
+                    // Behind an earlier held change of a row the server does not know yet: authorised on release.
+                    if known[key] != nil || !waiting.contains(key) { try check(rc, table: t, token: token, known: &known) }
+                    waiting.insert(key)
                 }
             }
             out.hold.append(HeldChange(note: q.note, row: q.row, newestMillis: newestMillis(q.row)))
@@ -108,8 +110,10 @@ public enum PushAuthorizer {
                     out.dropped += 1
                     continue
                 }
-                try check(rc, table: t, token: token, known: &known)
                 if waiting.contains(key) {
+                    // Waits behind a held change of the same row: authorised now when the row is
+                    // known, else when it is released (against the store as it is then).
+                    if known[key] != nil { try check(rc, table: t, token: token, known: &known) }
                     try validate(rc, table: t)
                     let one = Changeset(sites: batch.changes.sites, tables: [TableChanges(table: t.table, fields: t.fields, rows: [rc])],
                                         siteNames: batch.changes.siteNames)
@@ -117,6 +121,7 @@ public enum PushAuthorizer {
                         note: QuarantineNote(table: t.table, id: rc.id, reason: "waits behind an earlier change of the same record that is held"),
                         row: one, newestMillis: newestMillis(one)))
                 } else {
+                    try check(rc, table: t, token: token, known: &known)
                     kept.rows.append(rc)
                 }
             }

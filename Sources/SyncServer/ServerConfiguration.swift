@@ -1,3 +1,4 @@
+import FieldbookModel
 import Foundation
 import SyncCore
 
@@ -14,7 +15,7 @@ public struct ServerConfiguration: Sendable {
     public var defaultPullLimit: Int
     /// How far ahead of the server's clock a change may be before it is quarantined. Default: 5 minutes.
     public var maxDriftMillis: Int64
-    /// Physical time in milliseconds. Default: the system clock.
+    /// Physical time in milliseconds. Default: the system clock (`SystemClock`).
     public var clock: @Sendable () -> Int64
 
     public init(
@@ -24,7 +25,7 @@ public struct ServerConfiguration: Sendable {
         maxPullLimit: Int = 50_000,
         defaultPullLimit: Int = 10_000,
         maxDriftMillis: Int64 = HybridLogicalClock.defaultMaxDriftMillis,
-        clock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+        clock: @escaping @Sendable () -> Int64 = SystemClock.millis
     ) {
         self.dataDirectory = dataDirectory
         self.maxBodyBytes = maxBodyBytes

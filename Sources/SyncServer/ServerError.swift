@@ -43,6 +43,8 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
     public static func from(_ error: any Error) -> ServerError {
         switch error {
         case let e as ServerError: return e
+        case let e as ModelError where e.kind == .tooLarge:
+            return ServerError(.contentTooLarge, "batch_too_large", "\(e.description); send smaller batches")
         case let e as ModelError: return .badRequest("invalid", e.description)
         case let e as ReplicaError:
             switch e.kind {

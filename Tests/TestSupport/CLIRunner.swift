@@ -35,8 +35,8 @@ public final class CLIRunner: @unchecked Sendable {
     }
 
     @discardableResult
-    public func run(_ args: [String], db: String? = nil) throws -> Result {
-        try Self.exec(Self.binary, args, env: ["FIELDBOOK_DB": db ?? self.db])
+    public func run(_ args: [String], db: String? = nil, env: [String: String] = [:]) throws -> Result {
+        try Self.exec(Self.binary, args, env: env.merging(["FIELDBOOK_DB": db ?? self.db]) { a, _ in a })
     }
 
     /// Runs a product binary to completion.

@@ -9,9 +9,13 @@ public final class ServerProcess: @unchecked Sendable {
     public var url: String { "http://127.0.0.1:\(port)" }
 
     /// Starts a server on `data`; `port` 0 lets the kernel pick a free one.
-    public init(data: String, port: Int = 0) throws {
+    /// Extra environment of the process (e.g. `ClockSkew.shifted(minutes:)` for a wrong clock).
+    public var environment: [String: String]
+
+    public init(data: String, port: Int = 0, environment: [String: String] = [:]) throws {
         self.data = data
         self.port = port
+        self.environment = environment
         try start()
     }
 
@@ -24,6 +28,9 @@ public final class ServerProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
         let out = Pipe()
         p.standardOutput = out
         let errPath = (data as NSString).appendingPathComponent("server.log")
@@ -70,5 +77,12 @@ public final class ServerProcess: @unchecked Sendable {
         let r = try CLIRunner.exec(Self.binary, args)
         guard r.status == 0 else { throw NSError(domain: "ServerProcess", code: 2, userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         return r.line
+    }
+}
+
+/// A process whose clock is wrong by `minutes` (`FIELDBOOK_CLOCK_SKEW_MS`, read by both binaries).
+public enum ClockSkew {
+    public static func shifted(minutes: Int) -> [String: String] {
+        ["FIELDBOOK_CLOCK_SKEW_MS": String(Int64(minutes) * 60_000)]
     }
 }
