@@ -57,7 +57,11 @@ public struct SyncEngine: Sendable {
         do {
             try await push(&summary, progress)
             try await pull(&summary, progress)
-            summary.held = try await retrying("held") { try await transport.held(site: replica.info.site) }
+            do {
+                summary.held = try await retrying("held") { try await transport.held(site: replica.info.site) }
+            } catch let e as SyncClientError where e.status == 404 {
+                summary.held = []  // a server that predates GET /v1/held
+            }
             let held = String(decoding: try JSONEncoder().encode(summary.held), as: UTF8.self)
             try replica.writeDatabase { db in
                 try Remotes.update(db, remote.name, "last_sync = ?, last_error = NULL, held = ?", [ISO8601DateFormatter().string(from: Date()), held])

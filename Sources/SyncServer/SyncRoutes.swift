@@ -92,8 +92,9 @@ public struct SyncRoutes: Sendable {
                                          maxBatchChanges: configuration.maxBatchChanges)
         let store = self.store
         let now = configuration.clock()
+        let logger = context.logger
         let result = try await blocking {
-            _ = try store.releaseDue(now: now)
+            Self.releaseDue(store, now: now, logger: logger)
             return try store.push(batch, token: token)
         }
         context.logger.info("push", metadata: [
@@ -102,6 +103,17 @@ public struct SyncRoutes: Sendable {
             "ignored": .stringConvertible(result.ignored), "quarantined": .stringConvertible(result.quarantined.count),
         ])
         return try HTTPBody.json(result, for: request)
+    }
+
+    /// Applies the held changes that are due. A failure here is logged, never the request's
+    /// failure: the held changes stay held, and pushes and pulls go on.
+    static func releaseDue(_ store: any ServerStore, now: Int64, logger: Logger) {
+        do {
+            let n = try store.releaseDue(now: now)
+            if n > 0 { logger.info("released held changes", metadata: ["count": .stringConvertible(n)]) }
+        } catch {
+            logger.error("releasing held changes failed; they stay held", metadata: ["error": .string("\(error)")])
+        }
     }
 
     /// `GET /v1/held?site=S`: the changes of site S, pushed with this token, that the server holds.
@@ -144,8 +156,9 @@ public struct SyncRoutes: Sendable {
         }
         let store = self.store
         let (after, pageLimit, site, now) = (cursor, limit, requester, configuration.clock())
+        let logger = context.logger
         let page = try await blocking {
-            _ = try store.releaseDue(now: now)
+            Self.releaseDue(store, now: now, logger: logger)
             return try store.pull(after: after, limit: pageLimit, token: token, requester: site)
         }
         context.logger.info("pull", metadata: [
