@@ -11,27 +11,14 @@ import Testing
 /// Bad input against a running server: every refusal is a 4xx (or a quarantine) with a JSON
 /// error body, the server keeps serving, and the store is unchanged except for the quarantine.
 @Suite(.serialized) struct ServerBadInputTests {
-    struct Reply {
-        var status: Int
-        var body: Data
-        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
-        var code: String? { (json?["error"] as? [String: Any])?["code"] as? String }
-        var message: String { ((json?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: body, as: UTF8.self) }
-    }
+    typealias Reply = HTTPTestClient.Reply
+    static let binaryHeaders = HTTPTestClient.binaryHeaders
 
+    /// A request to a full URL, through the suite's shared raw-HTTP helper.
     func send(_ client: HTTPClient, _ url: String, method: HTTPMethod = .POST, token: String?, body: Data?,
-              headers: [(String, String)] = [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1")]) async throws -> Reply {
-        var req = HTTPClientRequest(url: url)
-        req.method = method
-        if let token { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        for (k, v) in headers { req.headers.add(name: k, value: v) }
-        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-        let r = try await client.execute(req, timeout: .seconds(60))
-        let b = try await r.body.collect(upTo: 64 << 20)
-        return Reply(status: Int(r.status.code), body: Data(b.readableBytesView))
+              headers: [(String, String)] = HTTPTestClient.versions) async throws -> Reply {
+        try await HTTPTestClient(client: client, base: "").send(url, method: method, token: token, body: body, headers: headers)
     }
-
-    static let binaryHeaders = [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Content-Type", SyncProtocol.binaryMediaType)]
 
     /// The same push as `person(…)`, in the binary form.
     func binaryPerson(site: SiteID, region: String, kind: String? = nil) -> Data {
