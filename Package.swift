@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Fieldbook",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "fieldbook", targets: ["fieldbook"]),
         .executable(name: "fieldbook-server", targets: ["fieldbook-server"]),

@@ -7,6 +7,11 @@ public enum SyncProtocol {
     public static let schemaVersion = 1
 
     public static let protocolHeader = "Fieldbook-Protocol"
+    /// On push and pull: the id of the last push this server acknowledged to the sending
+    /// replica, or `none` (docs/PROTOCOL.md, "Site lineage").
+    public static let ackHeader = "Fieldbook-Site-Ack"
+    /// On push: this push's own id (32 hex digits), repeated when the push is retried.
+    public static let pushIDHeader = "Fieldbook-Push-Id"
     public static let schemaHeader = "Fieldbook-Schema"
 
     public static let pushPath = "/v1/push"

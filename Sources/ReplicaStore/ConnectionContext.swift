@@ -31,6 +31,14 @@ final class ConnectionContext: @unchecked Sendable {
         return s
     }
 
+    /// Forgets every prepared statement and the writer snapshot (the local site changed, and
+    /// some statements name it).
+    func reset() {
+        statements = [:]
+        columnUpdates = []
+        snapshot = nil
+    }
+
     /// SQLite's `data_version`: changes when another connection commits.
     func dataVersion(_ db: Database) throws -> Int64 {
         let s = try statement(db, .init(table: -2, kind: 0, mask: 0), "PRAGMA data_version")
@@ -45,6 +53,7 @@ struct WriterSnapshot {
     var clock: Int64
     var siteIDs: [Int32: SiteID]
     var siteIndex: [SiteID: Int32]
+    var localSite: Int32
     var nextSeq: Int64
     var hasTombstones: Bool
 }

@@ -1,6 +1,7 @@
 import FieldbookModel
 import Foundation
 import GRDB
+import Synchronization
 import SyncCore
 
 /// A local replica: one SQLite file with the registered tables and the sync metadata.
@@ -13,8 +14,10 @@ public final class Replica: Sendable {
     public let configuration: ReplicaConfiguration
     public let handles: [String: TableHandle]
     public let tableOrder: [String]
-    /// This replica's identity, region and device name.
-    public let info: ReplicaInfo
+    /// This replica's identity, region and device name. The site id changes only through
+    /// `takeNewSite()`.
+    public var info: ReplicaInfo { infoBox.withLock { $0 } }
+    private let infoBox: Mutex<ReplicaInfo>
     let context: ConnectionContext
 
     /// Creates a new replica file. Refuses to touch an existing file.
@@ -106,7 +109,7 @@ public final class Replica: Sendable {
             for r in try Row.fetchAll(db, sql: "SELECT idx, name FROM _fb_table") { idx[r["name"]] = r["idx"] }
             return (info, idx)
         }
-        self.info = info
+        self.infoBox = Mutex(info)
         var h: [String: TableHandle] = [:]
         for t in tables {
             guard let i = indices[t.name] else { throw ReplicaError(.notAReplica, "table \(t.name) is not registered in \(path)") }
@@ -115,6 +118,8 @@ public final class Replica: Sendable {
         handles = h
         tableOrder = tables.map(\.name)
     }
+
+    func setSite(_ site: SiteID) { infoBox.withLock { $0.site = site } }
 
     /// The handle of a registered table, or an error naming the known tables.
     public func handle(_ table: String) throws -> TableHandle {

@@ -13,7 +13,8 @@ public final class ReplicaWriter {
     /// Local site index ↔ site id.
     var siteIDs: [Int32: SiteID] = [:]
     var siteIndex: [SiteID: Int32] = [:]
-    let localSite: Int32 = 1
+    /// The site index this replica's own writes are stamped with (1 unless `takeNewSite()` moved it).
+    var localSite: Int32 = 1
     var nextSeq: Int64
     /// Log entries not yet written (see `ChangeLog`).
     var pending: [UInt8] = []
@@ -52,6 +53,7 @@ public final class ReplicaWriter {
             clock = HybridLogicalClock(last: HLC(rawValue: c.clock), maxDriftMillis: replica.configuration.maxDriftMillis)
             siteIDs = c.siteIDs
             siteIndex = c.siteIndex
+            localSite = c.localSite
             nextSeq = c.nextSeq
             hasTombstones = c.hasTombstones
         } else {
@@ -64,6 +66,8 @@ public final class ReplicaWriter {
                     siteIndex[s] = idx
                 }
             }
+            localSite = try Int32.fetchOne(db.cachedStatement(
+                sql: "SELECT s.idx FROM _fb_site s JOIN _fb_replica r ON r.id = 1 AND s.site = r.site")) ?? 1
             nextSeq = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM _fb_log")) ?? 0) + 1
             hasTombstones = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM _fb_tombstone)")) ?? false
         }
@@ -74,7 +78,7 @@ public final class ReplicaWriter {
     /// The state to start the next transaction from (kept once this one has committed).
     var snapshot: WriterSnapshot {
         WriterSnapshot(dataVersion: dataVersion, clock: clock.last.rawValue, siteIDs: siteIDs, siteIndex: siteIndex,
-                       nextSeq: nextSeq, hasTombstones: hasTombstones)
+                       localSite: localSite, nextSeq: nextSeq, hasTombstones: hasTombstones)
     }
 
     func finish() throws {

@@ -30,15 +30,16 @@ public enum Remotes {
             CREATE TABLE IF NOT EXISTS _fb_remote (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
-                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT)
+                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT)
             """)
     }
 
     /// Columns added after the first release, added to older replicas when they are next written.
     static func migrate(_ db: Database) throws {
         guard try db.tableExists("_fb_remote") else { return }
-        if try !db.columns(in: "_fb_remote").contains(where: { $0.name == "held" }) {
-            try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN held TEXT")
+        let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
+        for c in ["held", "push_ack", "push_inflight"] where !columns.contains(c) {
+            try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN \(c) TEXT")
         }
     }
 
@@ -92,6 +93,14 @@ public enum Remotes {
             return db.changesCount
         }
         if n == 0 { throw SyncClientError(.invalidInput, "no remote named \"\(name)\"") }
+    }
+
+    /// Forgets what every remote was sent and where its pulls stood (the replica took a new
+    /// site id): the next sync pushes and pulls everything again.
+    public static func forgetSyncState(_ db: Database) throws {
+        guard try db.tableExists("_fb_remote") else { return }
+        try migrate(db)
+        try db.execute(sql: "UPDATE _fb_remote SET push_cursor = 0, pull_cursor = NULL, push_ack = NULL, push_inflight = NULL")
     }
 
     static func update(_ db: Database, _ name: String, _ sql: String, _ args: StatementArguments) throws {

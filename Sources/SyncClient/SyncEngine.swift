@@ -55,8 +55,22 @@ public struct SyncEngine: Sendable {
     public func run(progress: @Sendable (SyncSummary) -> Void = { _ in }) async throws -> SyncSummary {
         var summary = SyncSummary()
         do {
-            try await push(&summary, progress)
-            try await pull(&summary, progress)
+            do {
+                try await push(&summary, progress)
+                try await pull(&summary, progress)
+            } catch let e as SyncClientError where e.code == "site_forked" {
+                // Another replica writes under this site id (this one was restored from an older
+                // backup, or copied): take a new one and exchange everything again. Nothing is
+                // lost: this replica's edits go out under the new id, and what the other one
+                // pushed under the old id is no longer left out of pulls as an echo.
+                let old = replica.info.site
+                let new = try local { try replica.takeNewSite { db in try Remotes.forgetSyncState(db) } }
+                let notice = "this replica's site \(old) was also used by another copy of it (restored from a backup, or copied to another device); it now writes as site \(new) and exchanges everything again with every remote"
+                logger.notice("\(notice)")
+                summary.notices.append(notice)
+                try await push(&summary, progress)
+                try await pull(&summary, progress)
+            }
             do {
                 summary.held = try await retrying("held") { try await transport.held(site: replica.info.site) }
             } catch let e as SyncClientError where e.status == 404 {
@@ -75,9 +89,12 @@ public struct SyncEngine: Sendable {
     }
 
     func push(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void) async throws {
-        var start = try replica.read { db in
-            try Int64.fetchOne(db, sql: "SELECT push_cursor FROM _fb_remote WHERE name = ?", arguments: [remote.name]) ?? 0
+        let state = try replica.read { db in
+            try Row.fetchOne(db, sql: "SELECT push_cursor, push_ack, push_inflight FROM _fb_remote WHERE name = ?", arguments: [remote.name])
         }
+        var start: Int64 = state?["push_cursor"] ?? 0
+        var ack: String? = state?["push_ack"]
+        var inflight: String? = state?["push_inflight"]
         var cursor = start
         while true {
             let batch = try local { try replica.changes(since: cursor, limit: configuration.pushBatch, excludingOrigin: remote.origin) }
@@ -86,9 +103,15 @@ public struct SyncEngine: Sendable {
             // Ranges that hold nothing for this remote (only changes pulled from it) travel with the next batch.
             if batch.changeset.isEmpty && batch.hasMore { continue }
             let request = PushRequest(site: replica.info.site, from: start, to: cursor, changes: WireChangeset(batch.changeset))
+            // The push's id is kept until it is acknowledged, so that a retry after a lost answer repeats it.
+            let id = inflight ?? Self.newPushID()
+            if inflight == nil {
+                try local { try replica.writeDatabase { db in try Remotes.update(db, remote.name, "push_inflight = ?", [id]) } }
+                inflight = id
+            }
             let response: PushResponse
             do {
-                response = try await retrying("push") { try await transport.push(request) }
+                response = try await retrying("push") { [ack] in try await transport.push(request, ack: ack, id: id) }
             } catch let e as SyncClientError where e.code == "sequence_gap" && start > 0 {
                 // The server holds less of this replica than it acknowledged (restored from an
                 // older backup, say): send everything again; what it has is ignored.
@@ -100,12 +123,15 @@ public struct SyncEngine: Sendable {
             let saved = cursor
             try local {
                 try replica.writeDatabase { db in
-                    try Remotes.update(db, remote.name, "push_cursor = ?, quarantined = quarantined + ?", [saved, response.quarantined.count])
+                    try Remotes.update(db, remote.name, "push_cursor = ?, push_ack = ?, push_inflight = NULL, quarantined = quarantined + ?",
+                                       [saved, id, response.quarantined.count])
                 }
             }
             for q in response.quarantined {
                 logger.warning("quarantined by the server", metadata: ["table": .string(q.table), "id": .string(q.id), "reason": .string(q.reason)])
             }
+            ack = id
+            inflight = nil
             summary.pushed += batch.changeset.changeCount
             summary.quarantined += response.quarantined.count
             start = cursor
@@ -115,15 +141,17 @@ public struct SyncEngine: Sendable {
     }
 
     func pull(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void) async throws {
-        var cursor = try replica.read { db in
-            try String.fetchOne(db, sql: "SELECT pull_cursor FROM _fb_remote WHERE name = ?", arguments: [remote.name])
+        let state = try replica.read { db in
+            try Row.fetchOne(db, sql: "SELECT pull_cursor, push_ack FROM _fb_remote WHERE name = ?", arguments: [remote.name])
         }
+        var cursor: String? = state?["pull_cursor"]
+        let ack: String? = state?["push_ack"]
         while true {
             let after = cursor
             let page: PullResponse
             do {
                 page = try await retrying("pull") {
-                    try await transport.pull(cursor: after, limit: configuration.pullPage, site: replica.info.site)
+                    try await transport.pull(cursor: after, limit: configuration.pullPage, site: replica.info.site, ack: ack)
                 }
             } catch let e as SyncClientError where e.code == "cursor_reset" && after != nil {
                 // Another store, or this one restored from an older backup: start again from its
@@ -152,6 +180,12 @@ public struct SyncEngine: Sendable {
             progress(summary)
             if !page.more { break }
         }
+    }
+
+    /// 16 random bytes as 32 lower-case hex digits.
+    static func newPushID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
     }
 
     func local<T>(_ body: () throws -> T) throws -> T {

@@ -35,9 +35,14 @@ public struct SyncTransport: Sendable {
     }
 
     /// Sends batches in the binary form (docs/PROTOCOL.md); the answer is JSON.
-    public func push(_ request: PushRequest) async throws -> PushResponse {
+    ///
+    /// - Parameters:
+    ///   - ack: the id of the last push this server acknowledged to this replica (nil: none yet).
+    ///   - id: this push's id, the same when it is retried (see docs/PROTOCOL.md, "Site lineage").
+    public func push(_ request: PushRequest, ack: String?, id: String) async throws -> PushResponse {
         let (bytes, _) = try await send(method: .POST, path: SyncProtocol.pushPath, body: request.binary(),
-                                        contentType: SyncProtocol.binaryMediaType)
+                                        contentType: SyncProtocol.binaryMediaType,
+                                        headers: [(SyncProtocol.ackHeader, ack ?? "none"), (SyncProtocol.pushIDHeader, id)])
         return try decodeJSON(PushResponse.self, bytes, path: SyncProtocol.pushPath)
     }
 
@@ -48,13 +53,14 @@ public struct SyncTransport: Sendable {
         return try decodeJSON(HeldResponse.self, bytes, path: path).held
     }
 
-    public func pull(cursor: String?, limit: Int, site: SiteID) async throws -> PullResponse {
+    public func pull(cursor: String?, limit: Int, site: SiteID, ack: String?) async throws -> PullResponse {
         var path = SyncProtocol.pullPath + "?limit=\(limit)&site=\(site)"
         if let cursor, let enc = cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) {
             path += "&cursor=\(enc)"
         }
         // Asks for the binary form; a server may still answer JSON.
-        let (bytes, contentType) = try await send(method: .GET, path: path, body: nil, accept: SyncProtocol.binaryMediaType)
+        let (bytes, contentType) = try await send(method: .GET, path: path, body: nil, accept: SyncProtocol.binaryMediaType,
+                                                  headers: [(SyncProtocol.ackHeader, ack ?? "none")])
         if contentType == SyncProtocol.binaryMediaType {
             do {
                 return try PullResponse(binary: Array(bytes.readableBytesView))
@@ -75,9 +81,10 @@ public struct SyncTransport: Sendable {
 
     /// One request; returns the body and its media type, or throws the server's error.
     func send(method: HTTPMethod, path: String, body: [UInt8]?, contentType: String = "application/json",
-              accept: String = "application/json") async throws -> (ByteBuffer, String?) {
+              accept: String = "application/json", headers: [(String, String)] = []) async throws -> (ByteBuffer, String?) {
         var req = HTTPClientRequest(url: baseURL + path)
         req.method = method
+        for (name, value) in headers { req.headers.add(name: name, value: value) }
         req.headers.add(name: "Authorization", value: "Bearer \(token)")
         req.headers.add(name: SyncProtocol.protocolHeader, value: String(SyncProtocol.version))
         req.headers.add(name: SyncProtocol.schemaHeader, value: String(SyncProtocol.schemaVersion))

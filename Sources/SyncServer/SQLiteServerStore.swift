@@ -39,6 +39,8 @@ public final class SQLiteServerStore: ServerStore {
                 """)
             // Columns added after the first release.
             try Self.addColumn(db, "_srv_site", "token TEXT")
+            try Self.addColumn(db, "_srv_site", "lineage TEXT")
+            try Self.addColumn(db, "_srv_site", "lineage_prev TEXT")
             try Self.addColumn(db, "_srv_quarantine", "newest INTEGER NOT NULL DEFAULT 0")
             try Self.addColumn(db, "_srv_quarantine", "error TEXT")
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _srv_epoch") == 0 { try Self.insertEpoch(db) }
@@ -64,8 +66,12 @@ public final class SQLiteServerStore: ServerStore {
     public func push(_ batch: PushBatch, token: TokenInfo) throws -> PushResponse {
         try mapped {
             try replica.write { w in
-                let siteRow = try Row.fetchOne(w.db, sql: "SELECT position, token FROM _srv_site WHERE site = ?", arguments: [batch.site.description])
+                let siteRow = try Row.fetchOne(w.db, sql: "SELECT position, token, lineage, lineage_prev FROM _srv_site WHERE site = ?",
+                                               arguments: [batch.site.description])
                 let held: Int64 = siteRow?["position"] ?? 0
+                let lineage = SiteLineage.push(stored: siteRow.map { SiteLineage(last: $0["lineage"], previous: $0["lineage_prev"]) },
+                                               claim: batch.lineage)
+                if lineage == .forked { throw Self.forked(batch.site) }
                 if batch.from > held {
                     throw ServerError(.conflict, "sequence_gap",
                         "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
@@ -80,6 +86,10 @@ public final class SQLiteServerStore: ServerStore {
                     INSERT INTO _srv_site (site, position, token) VALUES (?, ?, ?)
                     ON CONFLICT (site) DO UPDATE SET position = excluded.position, token = coalesce(token, excluded.token)
                     """, arguments: [batch.site.description, position, token.name])
+                if case let .accept(l) = lineage {
+                    try w.db.execute(sql: "UPDATE _srv_site SET lineage = ?, lineage_prev = ? WHERE site = ?",
+                                     arguments: [l.last, l.previous, batch.site.description])
+                }
                 return PushResponse(applied: report.applied, ignored: report.ignored + plan.dropped,
                                     quarantined: plan.hold.map(\.note), position: position)
             }
@@ -118,10 +128,17 @@ public final class SQLiteServerStore: ServerStore {
 
     // MARK: Pull
 
-    public func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?) throws -> PullPage {
+    public func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
+                     lineage: SiteLineage.Claim) throws -> PullPage {
         try mapped {
             let (epoch, origin) = try replica.read { db -> (UInt64, Int64?) in
                 if let cursor { try Self.check(cursor, store: site, db: db) }
+                if let requester {
+                    let stored = try Row.fetchOne(db, sql: "SELECT lineage, lineage_prev FROM _srv_site WHERE site = ?",
+                                                  arguments: [requester.description])
+                        .map { SiteLineage(last: $0[0], previous: $0[1]) }
+                    if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw Self.forked(requester) }
+                }
                 let epoch = try Int64.fetchOne(db, sql: "SELECT epoch FROM _srv_epoch ORDER BY n DESC LIMIT 1") ?? 0
                 let origin = try requester.flatMap { r in
                     try Int64.fetchOne(db, sql: "SELECT idx FROM _fb_site WHERE site = ?", arguments: [Data(r.bytes)])
@@ -131,6 +148,11 @@ public final class SQLiteServerStore: ServerStore {
             let batch = try replica.changes(since: cursor?.position ?? 0, limit: limit, excludingOrigin: origin, partitions: token.scope)
             return PullPage(changes: batch.changeset, cursor: StoreCursor(store: site, epoch: epoch, position: batch.cursor), more: batch.hasMore)
         }
+    }
+
+    static func forked(_ site: SiteID) -> ServerError {
+        ServerError(.conflict, "site_forked",
+            "site \(site) is used by more than one replica (one restored from an older backup, or copied to another device): this replica does not have every push this server accepted under it. Take a new site id, then push and pull everything again (fieldbook sync does this by itself)")
     }
 
     /// Refuses a cursor that this store did not issue in the timeline it has now.

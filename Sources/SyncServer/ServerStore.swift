@@ -8,8 +8,12 @@ public struct PushBatch: Sendable {
     public var to: Int64
     public var changes: Changeset
     public var quarantined: [(note: QuarantineNote, row: Changeset)]
+    /// What the sender says of its site's push history (see `SiteLineage`).
+    public var lineage: SiteLineage.Claim = .absent
 
-    public init(site: SiteID, from: Int64, to: Int64, changes: Changeset, quarantined: [(note: QuarantineNote, row: Changeset)]) {
+    public init(site: SiteID, from: Int64, to: Int64, changes: Changeset, quarantined: [(note: QuarantineNote, row: Changeset)],
+                lineage: SiteLineage.Claim = .absent) {
+        self.lineage = lineage
         self.site = site
         self.from = from
         self.to = to
@@ -53,15 +57,17 @@ public enum QuarantineSelection: Sendable, Equatable {
 public protocol ServerStore: Sendable {
     /// The server's own site id.
     var site: SiteID { get }
-    /// Applies a push if `batch.from` is not after the position held for `batch.site`
-    /// (else throws a `ServerError` with status 409) and `PushAuthorizer` allows it (else 403/400).
+    /// Applies a push if `SiteLineage.push` accepts its lineage (else 409 `site_forked`),
+    /// `batch.from` is not after the position held for `batch.site` (else 409 `sequence_gap`) and `PushAuthorizer` allows it (else 403/400).
     /// Returns the applied / ignored counts, what was held, and the new position.
     func push(_ batch: PushBatch, token: TokenInfo) throws -> PushResponse
     /// Changes after `cursor` (nil: from the start), at most about `limit` log entries, for
     /// `token`'s regions; entries that `requester` itself pushed are left out. A cursor this store
     /// did not issue, or issued in a timeline it no longer has (restored from an older backup),
-    /// throws `ServerError` 409 `cursor_reset`.
-    func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?) throws -> PullPage
+    /// throws `ServerError` 409 `cursor_reset`; a requester whose `lineage` claim
+    /// `SiteLineage.pullAllowed` refuses, 409 `site_forked`.
+    func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
+              lineage: SiteLineage.Claim) throws -> PullPage
     /// Applies the quarantined changes that are no longer ahead of `now` (physical ms); returns how many.
     func releaseDue(now: Int64) throws -> Int
     /// The quarantined changes pushed under `site` by `token` (what a device is told is held).

@@ -88,8 +88,10 @@ public struct SyncRoutes: Sendable {
             throw ServerError(.unsupportedMediaType, "unsupported_media_type",
                 "Content-Type \"\(other)\" is not supported; send application/json or \(SyncProtocol.binaryMediaType)")
         }
-        let batch = try PushPlanner.plan(body, now: configuration.clock(), maxDriftMillis: configuration.maxDriftMillis,
-                                         maxBatchChanges: configuration.maxBatchChanges)
+        var planned = try PushPlanner.plan(body, now: configuration.clock(), maxDriftMillis: configuration.maxDriftMillis,
+                                           maxBatchChanges: configuration.maxBatchChanges)
+        planned.lineage = try Self.lineage(request, push: true)
+        let batch = planned
         let store = self.store
         let now = configuration.clock()
         let logger = context.logger
@@ -103,6 +105,19 @@ public struct SyncRoutes: Sendable {
             "ignored": .stringConvertible(result.ignored), "quarantined": .stringConvertible(result.quarantined.count),
         ])
         return try HTTPBody.json(result, for: request)
+    }
+
+    static let ackHeader = HTTPField.Name(SyncProtocol.ackHeader)!
+    static let pushIDHeader = HTTPField.Name(SyncProtocol.pushIDHeader)!
+
+    /// The request's lineage headers (see `SiteLineage`), checked.
+    static func lineage(_ request: Request, push: Bool) throws -> SiteLineage.Claim {
+        let ack = request.headers[ackHeader], id = push ? request.headers[pushIDHeader] : nil
+        guard let claim = SiteLineage.claim(ack: ack, id: id, needsID: push) else {
+            throw ServerError.badRequest("invalid_lineage",
+                "\(SyncProtocol.ackHeader) must be \"none\" or 32 hex digits, and \(SyncProtocol.pushIDHeader) 32 hex digits, sent together")
+        }
+        return claim
     }
 
     /// Applies the held changes that are due. A failure here is logged, never the request's
@@ -154,12 +169,13 @@ public struct SyncRoutes: Sendable {
             guard let id = SiteID(s) else { throw ServerError.badRequest("invalid_site", "site \"\(s)\" is not a site id (a UUID)") }
             requester = id
         }
+        let claim = try Self.lineage(request, push: false)
         let store = self.store
         let (after, pageLimit, site, now) = (cursor, limit, requester, configuration.clock())
         let logger = context.logger
         let page = try await blocking {
             Self.releaseDue(store, now: now, logger: logger)
-            return try store.pull(after: after, limit: pageLimit, token: token, requester: site)
+            return try store.pull(after: after, limit: pageLimit, token: token, requester: site, lineage: claim)
         }
         context.logger.info("pull", metadata: [
             "token": .string(token.name), "cursor": .string(cursor?.text ?? ""), "next": .string(page.cursor.text),

@@ -35,16 +35,23 @@ struct HTTPTestClient {
     }
 
     /// Pushes a changeset, in JSON or in the binary form.
-    func push(_ cs: Changeset, site: SiteID, token: String, from: Int64 = 0, to: Int64 = 1, binary: Bool = false) async throws -> Reply {
-        try await push(WireChangeset(cs), site: site, token: token, from: from, to: to, binary: binary)
+    func push(_ cs: Changeset, site: SiteID, token: String, from: Int64 = 0, to: Int64 = 1, binary: Bool = false,
+              lineage: [(String, String)] = []) async throws -> Reply {
+        try await push(WireChangeset(cs), site: site, token: token, from: from, to: to, binary: binary, lineage: lineage)
     }
 
-    func push(_ wire: WireChangeset, site: SiteID, token: String, from: Int64 = 0, to: Int64 = 1, binary: Bool = false) async throws -> Reply {
+    func push(_ wire: WireChangeset, site: SiteID, token: String, from: Int64 = 0, to: Int64 = 1, binary: Bool = false,
+              lineage: [(String, String)] = []) async throws -> Reply {
         let request = PushRequest(site: site, from: from, to: to, changes: wire)
         if binary {
-            return try await send(SyncProtocol.pushPath, token: token, body: Data(request.binary()), headers: Self.binaryHeaders)
+            return try await send(SyncProtocol.pushPath, token: token, body: Data(request.binary()), headers: Self.binaryHeaders + lineage)
         }
-        return try await send(SyncProtocol.pushPath, token: token, body: try JSONEncoder().encode(request))
+        return try await send(SyncProtocol.pushPath, token: token, body: try JSONEncoder().encode(request), headers: Self.versions + lineage)
+    }
+
+    /// The lineage headers of a push (`ack` nil: none acknowledged yet).
+    static func lineage(ack: String?, id: String?) -> [(String, String)] {
+        [(SyncProtocol.ackHeader, ack ?? "none")] + (id.map { [(SyncProtocol.pushIDHeader, $0)] } ?? [])
     }
 
     /// Everything a token can pull from the start, as one changeset.
