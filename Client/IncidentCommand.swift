@@ -43,6 +43,7 @@ struct IncidentCommand: ParsableCommand {
                 let source = SourceInput(outlet: sourceOutlet, url: sourceUrl, published: sourceDate, reliability: reliability)
                 print(try store.addIncident(personID: person, fields: fields, articles: article,
                                             sources: source.isEmpty ? [] : [source], region: region))
+                if let region { Warnings.regionCoverage(region, store.replica) }
             }
         }
     }

@@ -24,6 +24,7 @@ struct PersonCommand: ParsableCommand {
                     if let v { fields[k] = v }
                 }
                 print(try store.addPerson(fields: fields, aliases: alias, region: region))
+                Warnings.regionCoverage(region ?? store.region, store.replica)
             }
         }
     }

@@ -71,26 +71,46 @@ struct Sync: AsyncParsableCommand {
         let terminal = isatty(STDERR_FILENO) != 0
         var failed: (any Error)? = nil
         let client = SyncTransport.makeClient()
-        for r in remotes {
-            let engine = SyncEngine(replica: store.replica, remote: r, transport: SyncTransport(baseURL: r.url, token: r.token, client: client),
-                                    configuration: config, logger: logger)
-            let started = Date()
-            do {
-                let s = try await engine.run { s in
-                    guard terminal else { return }
-                    let rate = Double(s.pushed + s.pulled) / max(Date().timeIntervalSince(started), 0.001)
-                    FileHandle.standardError.write(Data("\r\(r.name): pushed \(s.pushed), pulled \(s.pulled) (\(Int(rate)) changes/s)   ".utf8))
+        var totals: [String: SyncSummary] = [:]
+        // A coordinator relays: what one remote sent goes to the others in the same command (a
+        // second round for the remotes that have something pending after the first).
+        var round = remotes
+        for pass in 1...2 where !round.isEmpty {
+            for r in round {
+                let engine = SyncEngine(replica: store.replica, remote: try Remotes.named(store.replica, r.name),
+                                        transport: SyncTransport(baseURL: r.url, token: r.token, client: client),
+                                        configuration: config, logger: logger)
+                let started = Date()
+                let before = totals[r.name] ?? SyncSummary()
+                do {
+                    let s = try await engine.run { s in
+                        guard terminal else { return }
+                        let rate = Double(s.pushed + s.pulled) / max(Date().timeIntervalSince(started), 0.001)
+                        FileHandle.standardError.write(Data("\r\(r.name): pushed \(before.pushed + s.pushed), pulled \(before.pulled + s.pulled) (\(Int(rate)) changes/s)   ".utf8))
+                    }
+                    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    for n in s.notices { FileHandle.standardError.write(Data("fieldbook: notice: \(Terminal.safe(n))\n".utf8)) }
+                    var t = before
+                    t.pushed += s.pushed
+                    t.pulled += s.pulled
+                    t.held = s.held
+                    totals[r.name] = t
+                } catch {
+                    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    FileHandle.standardError.write(Data("fieldbook: error: \(r.name): \(Terminal.safe((error as? SyncClientError)?.message ?? "\(error)"))\n".utf8))
+                    failed = error
+                    totals[r.name] = nil
                 }
-                if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                for n in s.notices { FileHandle.standardError.write(Data("fieldbook: notice: \(Terminal.safe(n))\n".utf8)) }
-                print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.held.isEmpty ? "" : ", \(s.held.count) held by the server (see `fieldbook status`)")")
-            } catch {
-                if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                FileHandle.standardError.write(Data("fieldbook: error: \(r.name): \(Terminal.safe((error as? SyncClientError)?.message ?? "\(error)"))\n".utf8))
-                failed = error
             }
+            guard pass == 1, remotes.count > 1, failed == nil else { break }
+            round = try remotes.filter { r in try Remotes.pendingCount(store.replica, try Remotes.named(store.replica, r.name)) > 0 }
+        }
+        for r in remotes {
+            guard let s = totals[r.name] else { continue }
+            print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.held.isEmpty ? "" : ", \(s.held.count) held by the server (see `fieldbook status`)")")
         }
         try? await client.shutdown()
+        for w in (try? RegionCoverage.warnings(store.replica)) ?? [] { Warnings.print(w) }
         if let failed { throw ExitCode(SyncCLI.exitCode(failed)) }
     }
 }
@@ -108,11 +128,15 @@ struct Status: ParsableCommand {
             if let d = info.device { print("device    \(d)") }
             let remotes = try Remotes.all(store.replica)
             if remotes.isEmpty { print("remotes   none") }
+            for u in try RegionCoverage.uncovered(store.replica) {
+                print("not sent  region \(Terminal.safe(u.region)): \(u.records) record\(u.records == 1 ? "" : "s") (no remote's token covers it)")
+            }
             for r in remotes {
                 let pending = try Remotes.pendingCount(store.replica, r)
                 print("remote    \(r.name) \(r.url)")
                 print("  pending changes  \(pending)")
                 print("  last sync        \(r.lastSync ?? "never")")
+                print("  regions          \(r.regions.map { Terminal.safe($0.joined(separator: ", ")) } ?? "not known before the first sync")")
                 if let e = r.lastError { print("  last error       \(Terminal.safe(e))") }
                 if r.held.isEmpty {
                     print("  held by server   none")

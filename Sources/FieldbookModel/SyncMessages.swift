@@ -18,6 +18,7 @@ public enum SyncProtocol {
     public static let pullPath = "/v1/pull"
     public static let healthPath = "/v1/health"
     public static let heldPath = "/v1/held"
+    public static let scopePath = "/v1/scope"
     public static let openAPIPath = "/openapi.json"
 
     /// A region scope that covers every region (coordinator tokens only).
@@ -94,6 +95,26 @@ public struct HeldResponse: Codable, Sendable, Equatable {
     public var held: [QuarantineNote]
 
     public init(held: [QuarantineNote]) { self.held = held }
+}
+
+/// `GET /v1/scope`: what the request's token may push and pull.
+public struct ScopeResponse: Codable, Sendable, Equatable {
+    /// The token's name.
+    public var token: String
+    /// Its regions; `*` (coordinators only) for every region.
+    public var regions: [String]
+    public var coordinator: Bool
+
+    public init(token: String, regions: [String], coordinator: Bool) {
+        self.token = token
+        self.regions = regions
+        self.coordinator = coordinator
+    }
+
+    /// The regions a push to this server is limited to; nil for every region.
+    public var partitions: Set<String>? {
+        coordinator && regions.contains(SyncProtocol.allRegions) ? nil : Set(regions)
+    }
 }
 
 /// `GET /v1/health`.

@@ -19,6 +19,15 @@ public struct Remote: Sendable, Equatable {
     public var quarantined: Int
     /// This device's changes that the server held at the last sync, and why.
     public var held: [QuarantineNote]
+    /// The regions its token covered at the last sync (`*`: every region); nil before the first
+    /// sync, or when the server does not say.
+    public var regions: [String]?
+
+    /// The regions pushed to it; nil for every region (or not known).
+    public var partitions: Set<String>? {
+        guard let regions, !regions.contains(SyncProtocol.allRegions) else { return nil }
+        return Set(regions)
+    }
 }
 
 /// The remotes table (`_fb_remote`) inside the replica file.
@@ -30,7 +39,7 @@ public enum Remotes {
             CREATE TABLE IF NOT EXISTS _fb_remote (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
-                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT)
+                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT)
             """)
     }
 
@@ -38,7 +47,7 @@ public enum Remotes {
     static func migrate(_ db: Database) throws {
         guard try db.tableExists("_fb_remote") else { return }
         let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
-        for c in ["held", "push_ack", "push_inflight"] where !columns.contains(c) {
+        for c in ["held", "push_ack", "push_inflight", "regions"] where !columns.contains(c) {
             try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN \(c) TEXT")
         }
     }
@@ -47,7 +56,8 @@ public enum Remotes {
         Remote(name: r["name"], url: r["url"], token: r["token"], origin: originBase + (r["id"] as Int64),
                pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], lastSync: r["last_sync"],
                lastError: r["last_error"], quarantined: r["quarantined"],
-               held: (r["held"] as String?).flatMap { try? JSONDecoder().decode([QuarantineNote].self, from: Data($0.utf8)) } ?? [])
+               held: (r["held"] as String?).flatMap { try? JSONDecoder().decode([QuarantineNote].self, from: Data($0.utf8)) } ?? [],
+               regions: (r["regions"] as String?).map { $0.split(separator: ",").map(String.init) })
     }
 
     public static func add(_ replica: Replica, name: String, url: String, token: String) throws {
@@ -75,6 +85,7 @@ public enum Remotes {
     public static func all(_ replica: Replica) throws -> [Remote] {
         try replica.read { db in
             guard try db.tableExists("_fb_remote") else { return [] }
+            // Columns added later read as NULL in older replicas until their next write.
             return try Row.fetchAll(db, sql: "SELECT * FROM _fb_remote ORDER BY name").map(remote)
         }
     }
@@ -108,12 +119,13 @@ public enum Remotes {
         try db.execute(sql: "UPDATE _fb_remote SET \(sql) WHERE name = ?", arguments: args + [name])
     }
 
-    /// Log entries after the push cursor that were not received from this remote.
+    /// Log entries after the push cursor that were not received from this remote and that are
+    /// of its regions.
     public static func pendingCount(_ replica: Replica, _ remote: Remote) throws -> Int {
         var n = 0
         var cursor = remote.pushCursor
         while true {
-            let batch = try replica.changes(since: cursor, limit: 50_000, excludingOrigin: remote.origin)
+            let batch = try replica.changes(since: cursor, limit: 50_000, excludingOrigin: remote.origin, partitions: remote.partitions)
             n += batch.changeset.changeCount
             if !batch.hasMore || batch.cursor == cursor { break }
             cursor = batch.cursor

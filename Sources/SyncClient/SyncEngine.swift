@@ -89,6 +89,20 @@ public struct SyncEngine: Sendable {
     }
 
     func push(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void) async throws {
+        // Only what the token covers goes to this server; the rest stays here (and is reported).
+        let scope = try await retrying("scope") { try await transport.scope() }
+        if let scope {
+            let text = scope.regions.sorted().joined(separator: ",")
+            try local {
+                try replica.writeDatabase { db in
+                    let known = try String.fetchOne(db, sql: "SELECT regions FROM _fb_remote WHERE name = ?", arguments: [remote.name])
+                    guard known != text else { return }
+                    // A token that covers other regions than before: what it did not cover was never sent.
+                    try Remotes.update(db, remote.name, known == nil ? "regions = ?" : "regions = ?, push_cursor = 0", [text])
+                }
+            }
+        }
+        let partitions = scope?.partitions
         let state = try replica.read { db in
             try Row.fetchOne(db, sql: "SELECT push_cursor, push_ack, push_inflight FROM _fb_remote WHERE name = ?", arguments: [remote.name])
         }
@@ -97,7 +111,8 @@ public struct SyncEngine: Sendable {
         var inflight: String? = state?["push_inflight"]
         var cursor = start
         while true {
-            let batch = try local { try replica.changes(since: cursor, limit: configuration.pushBatch, excludingOrigin: remote.origin) }
+            let batch = try local { try replica.changes(since: cursor, limit: configuration.pushBatch, excludingOrigin: remote.origin,
+                                                        partitions: partitions) }
             if batch.cursor == cursor { break }  // nothing after the cursor
             cursor = batch.cursor
             // Ranges that hold nothing for this remote (only changes pulled from it) travel with the next batch.

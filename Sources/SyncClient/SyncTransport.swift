@@ -46,6 +46,17 @@ public struct SyncTransport: Sendable {
         return try decodeJSON(PushResponse.self, bytes, path: SyncProtocol.pushPath)
     }
 
+    /// What this token may push and pull (`GET /v1/scope`); nil from a server of an earlier
+    /// release, which does not say.
+    public func scope() async throws -> ScopeResponse? {
+        do {
+            let (bytes, _) = try await send(method: .GET, path: SyncProtocol.scopePath, body: nil)
+            return try decodeJSON(ScopeResponse.self, bytes, path: SyncProtocol.scopePath)
+        } catch let e as SyncClientError where e.status == 404 {
+            return nil
+        }
+    }
+
     /// The changes of `site` that the server holds in quarantine (`GET /v1/held`).
     public func held(site: SiteID) async throws -> [QuarantineNote] {
         let path = SyncProtocol.heldPath + "?site=\(site)"

@@ -35,6 +35,11 @@ public struct SyncRoutes: Sendable {
         router.post(RouterPath(SyncProtocol.pushPath)) { request, context in try await push(request, context) }
         router.get(RouterPath(SyncProtocol.pullPath)) { request, context in try await pull(request, context) }
         router.get(RouterPath(SyncProtocol.heldPath)) { request, _ in try await held(request) }
+        router.get(RouterPath(SyncProtocol.scopePath)) { request, _ in
+            try checkVersions(request)
+            let token = try await authenticate(request)
+            return try HTTPBody.json(ScopeResponse(token: token.name, regions: token.regions, coordinator: token.coordinator), for: request)
+        }
         return router
     }
 
