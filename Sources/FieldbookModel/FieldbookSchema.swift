@@ -58,7 +58,8 @@ public enum FieldbookSchema {
         indexed: ["person_id", "ref"],
         partition: "region",
         idCheck: Checks.uuid,
-        parent: ("person_id", "person")
+        parent: ("person_id", "person"),
+        rowCheck: { v throws(ModelError) in try checkIncident(v) }
     )
 
     public static let charge = TableSchema(
@@ -91,7 +92,8 @@ public enum FieldbookSchema {
         indexed: ["incident_id"],
         partition: "region",
         idCheck: Checks.uuid,
-        parent: ("incident_id", "incident")
+        parent: ("incident_id", "incident"),
+        rowCheck: { v throws(ModelError) in try checkSource(v) }
     )
 
     /// All record tables, parents before children.
@@ -103,7 +105,8 @@ public enum FieldbookSchema {
                          reason: "is not a record table; tables: \(tables.map(\.name).joined(separator: ", "))")
     }
 
-    /// Checks that hold across fields of one incident (run on local writes and imports).
+    /// Checks that hold across fields of one incident (run on local writes and imports, and on
+    /// apply where the whole row is known: `TableSchema.checkRow`).
     public static func checkIncident(_ values: [String: Value]) throws(ModelError) {
         let amount = values["fine_amount"] ?? .null
         let unit = values["fine_unit"] ?? .null

@@ -43,11 +43,16 @@ public struct TableSchema: Sendable {
     /// The parent of each row, when the table is a child table: the column holding the parent's
     /// id and the parent's table. A child belongs to its parent's partition.
     public var parent: (column: String, table: String)?
+    /// A rule across the fields of one row (values by field name), run where the whole row is
+    /// known: local writes, and a row that arrives whole from one write (`checkRow`).
+    public var rowCheck: (@Sendable ([String: Value]) throws(ModelError) -> Void)?
     private let positions: [String: Int]
 
     public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = [],
                 partition: String? = nil, idCheck: (@Sendable (String, String) throws(ModelError) -> Void)? = nil,
-                parent: (column: String, table: String)? = nil) {
+                parent: (column: String, table: String)? = nil,
+                rowCheck: (@Sendable ([String: Value]) throws(ModelError) -> Void)? = nil) {
+        self.rowCheck = rowCheck
         self.partition = partition
         self.idCheck = idCheck
         self.parent = parent
@@ -77,6 +82,22 @@ public struct TableSchema: Sendable {
     }
 
     public func hasColumn(_ field: String) -> Bool { positions[field] != nil }
+
+    /// Checks a whole row (values in column order): every required field is present and, when
+    /// `crossField`, the table's `rowCheck` holds. A row merged from concurrent writes is checked
+    /// without `crossField`: each write passed the rules where it was made, and their
+    /// combination may break a rule across fields that no one could have prevented (shown by
+    /// `fieldbook check` instead).
+    public func checkRow(_ values: [Value], crossField: Bool = true) throws(ModelError) {
+        for (i, c) in columns.enumerated() where c.required {
+            let v = i < values.count ? values[i] : .null
+            if v.isNull || v.text == "" { throw ModelError(.missingField, field: "\(name).\(c.name)", reason: "is required") }
+        }
+        guard crossField, let rowCheck else { return }
+        var byName: [String: Value] = [:]
+        for (i, c) in columns.enumerated() where i < values.count { byName[c.name] = values[i] }
+        try rowCheck(byName)
+    }
 
     /// Checks one value for the column at `index`: type, presence, and the column's own check.
     public func validate(_ value: Value, at index: Int) throws(ModelError) {

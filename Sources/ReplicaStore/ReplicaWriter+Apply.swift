@@ -96,6 +96,12 @@ extension ReplicaWriter {
             ins.reset()
             return false
         }
+        var full = [Value](repeating: .null, count: n)
+        for f in rc.fields { full[columns[f.field]] = f.value }
+        do { try checkWholeRow(rc, h, full) } catch {
+            ins.reset()
+            throw error
+        }
         ins.bind(Int32(n + 2), rc.cl)
         ins.bind(Int32(n + 3), clocks.bytes)
         guard try ins.run() == 1 else { return false }
@@ -240,6 +246,7 @@ extension ReplicaWriter {
             }
         } else if newIncarnation {
             let full = values.map { $0 ?? .null }
+            try checkWholeRow(rc, h, full)
             if wasAlive {
                 try updateRow(h, id: rc.id, mask: all, values: full.map { Optional($0) }, cl: cl, clocks: clocks)
             } else {
@@ -264,6 +271,17 @@ extension ReplicaWriter {
                 .execute(arguments: [h.index, rc.id, Int64(c), f.hlc, Int64(sites[f.site]), rc.cl, f.value, nextSeq])
         }
         return report
+    }
+
+    /// The model's rules for a row that starts a live incarnation here: its every field is
+    /// known (`full`; a field the change does not carry is empty). The required fields always;
+    /// the rules across fields when the row is one write (every field stamped with the row's own
+    /// clock), not when it is the merge of concurrent edits (see `TableSchema.checkRow`).
+    private func checkWholeRow(_ rc: RowChange, _ h: TableHandle, _ full: [Value]) throws {
+        let oneWrite = rc.fields.allSatisfy { $0.hlc == rc.hlc && $0.site == rc.site }
+        do { try h.schema.checkRow(full, crossField: oneWrite) } catch {
+            throw ReplicaError(.invalid, "\(error) (row \(rc.id))", table: h.schema.name, id: rc.id, modelError: error)
+        }
     }
 
     /// A tombstone: its causal length, the clock that set it, and the values that never change.

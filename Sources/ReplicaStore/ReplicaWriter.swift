@@ -137,6 +137,7 @@ public final class ReplicaWriter {
     public func insert(_ h: TableHandle, id: String, values: [Value]) throws {
         precondition(values.count == h.columnCount)
         for i in values.indices { try validate(h, values[i], at: i) }
+        do { try h.schema.checkRow(values) } catch { throw ReplicaError.invalid(error) }
         let hlc = try tick()
         var cl: Int64 = 1
         if let dead = try tombstone(h, id) {
