@@ -110,7 +110,7 @@ struct Sync: AsyncParsableCommand {
             print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.held.isEmpty ? "" : ", \(s.held.count) held by the server (see `fieldbook status`)")")
         }
         try? await client.shutdown()
-        for w in (try? RegionCoverage.warnings(store.replica)) ?? [] { Warnings.print(w) }
+        for w in (try? RegionCoverage.warnings(store.replica)) ?? [] { warn(w) }
         if let failed { throw ExitCode(SyncCLI.exitCode(failed)) }
     }
 }

@@ -20,19 +20,14 @@ enum Terminal {
     }
 }
 
-import Foundation
 import ReplicaStore
 import SyncClient
 
-/// Warnings that go to standard error and never change the exit status.
+/// Warnings about where records go (standard error; the exit status is unchanged).
 enum Warnings {
-    static func print(_ line: String) {
-        FileHandle.standardError.write(Data("fieldbook: warning: \(Terminal.safe(line))\n".utf8))
-    }
-
     /// Warns when no remote takes records of `region` (see `RegionCoverage`).
     static func regionCoverage(_ region: String, _ replica: Replica) {
         guard let covered = try? RegionCoverage.isCovered(region, in: replica), !covered else { return }
-        print("no remote's token covers region \"\(region)\": this record stays on this replica until a remote whose token covers it is added")
+        warn("no remote's token covers region \"\(region)\": this record stays on this replica until a remote whose token covers it is added")
     }
 }

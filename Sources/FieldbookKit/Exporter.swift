@@ -9,6 +9,8 @@ public struct JSONExport: Codable, Sendable {
     public var region: String
     public var site: String
     public var persons: [PersonView]
+    /// Records whose parent this replica does not hold (see `OrphanView`); kept, never dropped.
+    public var orphans: [OrphanView] = []
 }
 
 extension FieldbookStore {
@@ -62,6 +64,9 @@ extension FieldbookStore {
                 rows.append((sortKey(cells, day: day), cells))
             }
         }
+        for o in try orphans() {
+            warnings.append("\(o.table) \(o.id) belongs to \(o.parent_table) \(o.parent_id), which \(o.parent_deleted ? "was deleted" : "this replica does not hold"): not in the CSV; see `fieldbook check`, or use --format json")
+        }
         rows.sort { $0.key.lexicographicallyPrecedes($1.key) }
 
         let stream = OutputStream.toMemory()
@@ -83,7 +88,7 @@ extension FieldbookStore {
 
     /// Exports every record as JSON (see README).
     public func exportJSON() throws -> Data {
-        let export = JSONExport(region: region, site: replica.info.site.description, persons: try persons())
+        let export = JSONExport(region: region, site: replica.info.site.description, persons: try persons(), orphans: try orphans())
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try e.encode(export)
