@@ -121,156 +121,143 @@ extension ReplicaWriter {
         }
         try receive(rc.hlc)
         for f in rc.fields { try receive(f.hlc) }
-        // A row that carries every field is usually one this replica has never seen (a first
-        // sync): insert it without reading first; if it exists after all, merge as usual.
+        // The plan for a row never seen, carried out without reading first: a row that carries
+        // every field is usually one this replica does not have (a first sync). If it has it
+        // after all, it is planned as usual below.
         if rc.fields.count == n, rc.cl % 2 == 1, try insertIfNew(rc, h, columns: columns, sites: sites) {
             return ApplyReport(applied: rc.fields.count)
         }
 
         // Local state: a live row, a tombstone, or nothing.
-        var cl: Int64 = 0
+        var local: RowMerge.Local? = nil
         var clocks = ClockVector(count: n + 1)
-        var alive = false
         var old = [Value?](repeating: nil, count: n)
+        func version(_ hlc: Int64, _ site: Int32, fallback: Int) -> FieldVersion {
+            FieldVersion(hlc: HLC(rawValue: hlc), site: siteIDs[site] ?? remote[fallback])
+        }
         let state = try statement(StatementKey(table: h.index, kind: 5, mask: 0), h.rowSQL)
         state.bind(1, rc.id)
         if try state.next() {
             defer { state.reset() }
-            cl = state.int64(Int32(n))
+            let cl = state.int64(Int32(n))
             clocks = ClockVector(data: state.data(Int32(n + 1)), count: n + 1)
-            alive = true
-            // Only the columns this change may overwrite (history) or must not change (immutable).
+            // Only the columns this change may overwrite (history) or must not change (immutable);
+            // every column when it may start a new incarnation.
             let adopting = rc.cl > cl
             for f in rc.fields { old[columns[f.field]] = state.value(Int32(columns[f.field])) }
             if adopting { for c in 0..<n where old[c] == nil { old[c] = state.value(Int32(c)) } }
             for c in h.immutableColumns where old[c] == nil { old[c] = state.value(Int32(c)) }
+            var versions: [Int: FieldVersion] = [:]
+            for f in rc.fields where clocks.hlc[columns[f.field] + 1] != 0 {
+                let c = columns[f.field]
+                versions[c] = version(clocks.hlc[c + 1], clocks.site[c + 1], fallback: f.site)
+            }
+            var fixed: [Int: Value] = [:]
+            for c in h.immutableColumns { fixed[c] = old[c] ?? .null }
+            local = RowMerge.Local(cl: cl, existence: version(clocks.hlc[0], clocks.site[0], fallback: rc.site), versions: versions, fixed: fixed)
         } else if let dead = try tombstoneRow(h, rc.id) {
-            cl = dead.cl
             clocks.hlc[0] = dead.hlc
             clocks.site[0] = dead.site
             // What never changes is remembered by the tombstone, so a re-creation cannot move the record.
-            for e in dead.fixed where e.column < n && old[e.column] == nil { old[e.column] = e.value }
+            var fixed: [Int: Value] = [:]
+            for e in dead.fixed where e.column < n {
+                fixed[e.column] = e.value
+                if old[e.column] == nil { old[e.column] = e.value }
+            }
+            local = RowMerge.Local(cl: dead.cl, existence: version(dead.hlc, dead.site, fallback: rc.site), versions: [:], fixed: fixed)
         }
-        let wasAlive = alive
-        let wasCL = cl
-        let oldClocks = clocks
+
+        let incoming = RowMerge.Incoming(
+            cl: rc.cl, existence: FieldVersion(hlc: HLC(rawValue: rc.hlc), site: remote[rc.site]),
+            fields: rc.fields.map { RowMerge.Field(column: columns[$0.field], value: $0.value, version: FieldVersion(hlc: HLC(rawValue: $0.hlc), site: remote[$0.site])) })
+        let plan: RowMerge.Plan
+        do { plan = try RowMerge.plan(incoming, local: local, immutable: h.immutableColumns) } catch {
+            throw refusal(error, h, rc.id)
+        }
+        try carryOut(plan, rc, h, old: old, oldClocks: clocks)
+        return ApplyReport(applied: plan.applied, ignored: plan.ignored)
+    }
+
+    private func refusal(_ r: RowMerge.Refusal, _ h: TableHandle, _ id: String) -> ReplicaError {
+        switch r {
+        case let .immutableMissing(c):
+            ReplicaError(.invalid, "\(h.schema.name).\(h.schema.columns[c].name) of \(id) is required when the record is created",
+                         table: h.schema.name, id: id)
+        case let .immutableChanged(c, held, incoming):
+            ReplicaError(.immutableField,
+                         "\(h.schema.name).\(h.schema.columns[c].name) of \(id) cannot change from \"\(held.display)\" to \"\(incoming.display)\"",
+                         table: h.schema.name, id: id)
+        }
+    }
+
+    /// Carries out a merge plan on the stored row: table row, tombstone, log (with the
+    /// overwritten values for history) and the writes that lost.
+    private func carryOut(_ plan: RowMerge.Plan, _ rc: RowChange, _ h: TableHandle, old: [Value?], oldClocks: ClockVector) throws {
+        let n = h.columnCount
+        let all: Int64 = (1 << Int64(n)) - 1
+        let site = try localIndex(of: plan.existence.site)
         /// The overwritten values of the columns in `m`, with their clocks (history).
         func superseded(_ m: Int64) -> [UInt8] {
             var out: [UInt8] = []
-            guard wasAlive else { return out }
             for c in 0..<n where m & (1 << c) != 0 {
                 ValueCodec.append(.init(column: c, value: old[c] ?? .null, clock: (oldClocks.hlc[c + 1], oldClocks.site[c + 1])), to: &out)
             }
             return out
         }
-
-        var report = ApplyReport()
-        var newIncarnation = false
-        var newerExistence = false
-        let incomingExistence = FieldVersion(hlc: HLC(rawValue: rc.hlc), site: remote[rc.site])
-        let localExistence: FieldVersion? = cl == 0 ? nil
-            : FieldVersion(hlc: HLC(rawValue: clocks.hlc[0]), site: siteIDs[clocks.site[0]] ?? remote[rc.site])
-        switch Resolver.existence(incomingCL: rc.cl, incoming: incomingExistence, localCL: cl, local: localExistence) {
-        case .adopt:
-            cl = rc.cl
-            clocks = ClockVector(count: n + 1)
-            clocks.hlc[0] = rc.hlc
-            clocks.site[0] = sites[rc.site]
-            newIncarnation = true
-            if rc.fields.isEmpty { report.applied += 1 }
-        case .newerVersion:
-            // Same causal length, greater version: it names who deleted (or re-created) the row.
-            // Only the existence clock moves; each column keeps its own (re-encoding keeps them).
-            var moved = ClockVector(count: n + 1)
-            moved.hlc[0] = rc.hlc
-            moved.site[0] = sites[rc.site]
-            for c in 0..<n { moved.hlc[c + 1] = clocks.hlc[c + 1]; moved.site[c + 1] = clocks.site[c + 1] }
-            if wasAlive { clocks = moved }
-            newerExistence = true
-            if rc.fields.isEmpty { report.applied += 1 }
-        case .ignore:
-            if rc.fields.isEmpty { report.ignored += 1 }
-        }
-        for c in h.immutableColumns {
-            guard let f = rc.fields.first(where: { columns[$0.field] == c }) else {
-                // A new incarnation must say again what never changes, unless the row is known.
-                if newIncarnation, cl % 2 == 1, old[c] == nil {
-                    throw ReplicaError(.invalid, "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) is required when the record is created",
-                                       table: h.schema.name, id: rc.id)
-                }
-                continue
-            }
-            guard Resolver.immutableAccepts(incoming: f.value, held: old[c]) else {
-                throw ReplicaError(.immutableField,
-                    "\(h.schema.name).\(h.schema.columns[c].name) of \(rc.id) cannot change from \"\((old[c] ?? .null).display)\" to \"\(f.value.display)\"",
-                    table: h.schema.name, id: rc.id)
-            }
-        }
-
         var values = [Value?](repeating: nil, count: n)
+        var clocks = oldClocks
         var mask: Int64 = 0
-        var lost: [(column: Int, change: FieldChange)] = []
-        for f in rc.fields {
-            let c = columns[f.field]
-            let incoming = FieldVersion(hlc: HLC(rawValue: f.hlc), site: remote[f.site])
-            let local: FieldVersion? = clocks.hlc[c + 1] == 0 ? nil
-                : FieldVersion(hlc: HLC(rawValue: clocks.hlc[c + 1]), site: siteIDs[clocks.site[c + 1]] ?? remote[f.site])
-            switch Resolver.field(incomingCL: rc.cl, incoming: incoming, localCL: cl, local: local) {
-            case .wins, .winsNewIncarnation:
-                values[c] = f.value
-                mask |= 1 << c
-                clocks.hlc[c + 1] = f.hlc
-                clocks.site[c + 1] = sites[f.site]
-                report.applied += 1
-            case .duplicate:
-                report.ignored += 1
-            case .loses, .stale:
-                lost.append((c, f))
-                report.ignored += 1
-            }
+        if plan.storage == .create {
+            clocks = ClockVector(count: n + 1)
+            clocks.hlc[0] = plan.existence.hlc.rawValue
+            clocks.site[0] = site
+        }
+        for f in plan.taken {
+            values[f.column] = f.value
+            mask |= 1 << f.column
+            clocks.hlc[f.column + 1] = f.version.hlc.rawValue
+            clocks.site[f.column + 1] = try localIndex(of: f.version.site)
         }
 
-        let site = sites[rc.site]
-        let all: Int64 = (1 << Int64(n)) - 1
-        if cl % 2 == 0 {
-            // Deleted (now, or already): the row leaves its table; the tombstone keeps the causal
-            // length, the region and what never changes.
-            if newIncarnation {
-                if wasAlive { try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [rc.id]) }
-                try writeTombstone(h, rc.id, cl: cl, hlc: rc.hlc, site: site, values: old)
-                try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: 0, payload: superseded(all))
-            } else if newerExistence {
-                try db.execute(sql: "UPDATE _fb_tombstone SET hlc = ?, site = ? WHERE tbl = ? AND row_id = ?",
-                               arguments: [rc.hlc, Int64(site), h.index, rc.id])
-                try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: 0, payload: nil)
-            }
-        } else if newIncarnation {
+        switch plan.storage {
+        case .nothing:
+            break
+        case .delete:
+            // The row leaves its table; the tombstone keeps the causal length, the region and what never changes.
+            if plan.wasAlive { try db.execute(sql: "DELETE FROM \(h.quoted) WHERE id = ?", arguments: [rc.id]) }
+            try writeTombstone(h, rc.id, cl: plan.cl, hlc: plan.existence.hlc.rawValue, site: site, values: old)
+            try log(h, id: rc.id, op: .remote, cl: plan.cl, hlc: rc.hlc, site: site, fields: 0, payload: superseded(plan.superseded(columns: n)))
+        case .create:
             let full = values.map { $0 ?? .null }
             try checkWholeRow(rc, h, full)
-            if wasAlive {
-                try updateRow(h, id: rc.id, mask: all, values: full.map { Optional($0) }, cl: cl, clocks: clocks)
+            if plan.wasAlive {
+                try updateRow(h, id: rc.id, mask: all, values: full.map { Optional($0) }, cl: plan.cl, clocks: clocks)
             } else {
-                if wasCL > 0 {
-                    try db.execute(sql: "DELETE FROM _fb_tombstone WHERE tbl = ? AND row_id = ?", arguments: [h.index, rc.id])
-                }
+                try db.execute(sql: "DELETE FROM _fb_tombstone WHERE tbl = ? AND row_id = ?", arguments: [h.index, rc.id])
                 let ins = try statement(StatementKey(table: h.index, kind: 1, mask: 0), h.insertSQL)
                 ins.bind(1, rc.id)
                 for (i, v) in full.enumerated() { ins.bind(Int32(i + 2), v) }
-                ins.bind(Int32(n + 2), cl)
+                ins.bind(Int32(n + 2), plan.cl)
                 ins.bind(Int32(n + 3), clocks.bytes)
                 try ins.run()
             }
-            try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: all, payload: superseded(all))
-        } else if mask != 0 || (newerExistence && wasAlive) {
-            try updateRow(h, id: rc.id, mask: mask, values: values, cl: cl, clocks: clocks)
-            try log(h, id: rc.id, op: .remote, cl: cl, hlc: rc.hlc, site: site, fields: mask, payload: superseded(mask))
+            try log(h, id: rc.id, op: .remote, cl: plan.cl, hlc: rc.hlc, site: site, fields: all, payload: superseded(plan.superseded(columns: n)))
+        case .moveExistence where !plan.isAlive:
+            try db.execute(sql: "UPDATE _fb_tombstone SET hlc = ?, site = ? WHERE tbl = ? AND row_id = ?",
+                           arguments: [plan.existence.hlc.rawValue, Int64(site), h.index, rc.id])
+            try log(h, id: rc.id, op: .remote, cl: plan.cl, hlc: rc.hlc, site: site, fields: 0, payload: nil)
+        case .moveExistence, .update:
+            // Each column keeps its own clock (re-encoding keeps them); the existence clock may move.
+            clocks.hlc[0] = plan.existence.hlc.rawValue
+            clocks.site[0] = site
+            try updateRow(h, id: rc.id, mask: mask, values: values, cl: plan.cl, clocks: clocks)
+            try log(h, id: rc.id, op: .remote, cl: plan.cl, hlc: rc.hlc, site: site, fields: mask, payload: superseded(plan.superseded(columns: n)))
         }
 
-        for (c, f) in lost {
+        for f in plan.lost {
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO _fb_lost (tbl,row_id,field,hlc,site,cl,value,seq) VALUES (?,?,?,?,?,?,?,?)")
-                .execute(arguments: [h.index, rc.id, Int64(c), f.hlc, Int64(sites[f.site]), rc.cl, f.value, nextSeq])
+                .execute(arguments: [h.index, rc.id, Int64(f.column), f.version.hlc.rawValue, Int64(try localIndex(of: f.version.site)), rc.cl, f.value, nextSeq])
         }
-        return report
     }
 
     /// The model's rules for a row that starts a live incarnation here: its every field is

@@ -19,6 +19,16 @@ public struct MemoryReplica: Sendable {
     public private(set) var clock: HybridLogicalClock
     /// table → id → row (deleted rows are kept as tombstones with an even `cl`).
     public private(set) var rows: [String: [String: Row]] = [:]
+    /// A value a field held or was offered, that is not (or no longer) its current one.
+    public struct HistoryItem: Sendable, Hashable {
+        public var field: String
+        public var value: Value
+        public var version: FieldVersion
+    }
+    /// table → id → the values received that were overwritten or lost (what history must keep).
+    public private(set) var history: [String: [String: [HistoryItem]]] = [:]
+    /// table → the column positions used by the merge, in order of first appearance.
+    private var columns: [String: [String]] = [:]
 
     public init(site: SiteID, clock: HybridLogicalClock = HybridLogicalClock()) {
         self.site = site
@@ -76,43 +86,47 @@ public struct MemoryReplica: Sendable {
         return cs
     }
 
-    /// Applies a changeset with the resolver's rules.
+    /// Applies a changeset: each row as `RowMerge` plans it.
     public mutating func apply(_ cs: Changeset, at now: Int64) throws(SyncCoreError) -> ApplyReport {
         var report = ApplyReport()
         for t in cs.tables {
+            var names = columns[t.table] ?? []
+            let positions = t.fields.map { name -> Int in
+                if let i = names.firstIndex(of: name) { return i }
+                names.append(name)
+                return names.count - 1
+            }
+            columns[t.table] = names
             for rc in t.rows {
                 let ev = FieldVersion(hlc: HLC(rawValue: rc.hlc), site: cs.sites[rc.site])
                 _ = try clock.receive(ev.hlc, physicalMillis: now)
+                let incoming = RowMerge.Incoming(cl: rc.cl, existence: ev, fields: rc.fields.map {
+                    RowMerge.Field(column: positions[$0.field], value: $0.value, version: FieldVersion(hlc: HLC(rawValue: $0.hlc), site: cs.sites[$0.site]))
+                })
+                for f in incoming.fields { _ = try clock.receive(f.version.hlc, physicalMillis: now) }
                 let held = rows[t.table]?[rc.id]
+                let local = held.map { r in
+                    RowMerge.Local(cl: r.cl, existence: r.existence,
+                                   versions: Dictionary(uniqueKeysWithValues: r.fields.compactMap { k, f in names.firstIndex(of: k).map { ($0, f.version) } }))
+                }
+                let plan: RowMerge.Plan
+                do { plan = try RowMerge.plan(incoming, local: local) } catch { throw SyncCoreError(.refused, "\(error)") }
+                report.applied += plan.applied
+                report.ignored += plan.ignored
+                // History: what the plan overwrites (of a live row), and what lost.
+                let overwritten = plan.superseded(columns: names.count)
+                for (k, f) in held?.fields ?? [:] where overwritten & (1 << Int64(names.firstIndex(of: k) ?? 0)) != 0 {
+                    history[t.table, default: [:]][rc.id, default: []].append(HistoryItem(field: k, value: f.value, version: f.version))
+                }
+                for f in plan.lost {
+                    history[t.table, default: [:]][rc.id, default: []].append(HistoryItem(field: names[f.column], value: f.value, version: f.version))
+                }
                 var row = held ?? Row(cl: 0, existence: ev, fields: [:])
-                let decision = Resolver.existence(incomingCL: rc.cl, incoming: ev, localCL: row.cl, local: held?.existence)
-                let adopted = decision == .adopt
-                switch decision {
-                case .adopt:
-                    row.cl = rc.cl
-                    row.existence = ev
-                    row.fields = [:]
-                case .newerVersion:
-                    row.existence = ev
-                case .ignore:
-                    break
-                }
-                if rc.fields.isEmpty {
-                    if adopted { report.applied += 1 } else { report.ignored += 1 }
-                }
-                for f in rc.fields {
-                    let v = FieldVersion(hlc: HLC(rawValue: f.hlc), site: cs.sites[f.site])
-                    _ = try clock.receive(v.hlc, physicalMillis: now)
-                    let name = t.fields[f.field]
-                    let outcome = Resolver.field(incomingCL: rc.cl, incoming: v, localCL: row.cl, local: row.fields[name]?.version)
-                    if outcome.takesValue {
-                        row.fields[name] = Field(value: f.value, version: v)
-                        report.applied += 1
-                    } else {
-                        report.ignored += 1
-                    }
-                }
-                rows[t.table, default: [:]][rc.id] = row
+                row.cl = plan.cl
+                row.existence = plan.existence
+                if plan.storage == .create || plan.storage == .delete { row.fields = [:] }
+                for f in plan.taken { row.fields[names[f.column]] = Field(value: f.value, version: f.version) }
+                if plan.storage != .nothing || held == nil { rows[t.table, default: [:]][rc.id] = row }
             }
         }
         return report

@@ -5,6 +5,8 @@ public struct SyncCoreError: Error, Sendable, Equatable, CustomStringConvertible
         case clockDrift
         /// The clock cannot advance (its millisecond part would overflow).
         case clockExhausted
+        /// A change the merge refuses (it would change what never changes).
+        case refused
     }
 
     public var kind: Kind
