@@ -6,6 +6,11 @@ public struct MemoryReplica: Sendable {
     public struct Field: Sendable, Equatable {
         public var value: Value
         public var version: FieldVersion
+
+        public init(value: Value, version: FieldVersion) {
+            self.value = value
+            self.version = version
+        }
     }
 
     public struct Row: Sendable, Equatable {
@@ -24,6 +29,12 @@ public struct MemoryReplica: Sendable {
         public var field: String
         public var value: Value
         public var version: FieldVersion
+
+        public init(field: String, value: Value, version: FieldVersion) {
+            self.field = field
+            self.value = value
+            self.version = version
+        }
     }
     /// table → id → the values received that were overwritten or lost (what history must keep).
     public private(set) var history: [String: [String: [HistoryItem]]] = [:]

@@ -15,10 +15,12 @@ final class TestReplicas: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: dir) }
 
-    func make(_ name: String, tables: [TableSchema] = FieldbookSchema.tables, site: SiteID = .random()) throws -> Replica {
+    func make(_ name: String, tables: [TableSchema] = FieldbookSchema.tables, site: SiteID = .random(),
+              synchronous: Replica.Synchronous = .full) throws -> Replica {
         let clock = now
         return try Replica.create(path: dir.appendingPathComponent("\(name).sqlite").path, tables: tables, region: "almaty",
-                                  device: name, site: site, configuration: ReplicaConfiguration(clock: { clock.millis }))
+                                  device: name, site: site, configuration: ReplicaConfiguration(clock: { clock.millis }),
+                                  synchronous: synchronous)
     }
 }
 
