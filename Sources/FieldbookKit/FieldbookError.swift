@@ -1,4 +1,5 @@
 import FieldbookModel
+import GRDB
 import ReplicaStore
 
 /// The one error type of the domain layer. The CLI maps `kind` to exit codes.
@@ -12,6 +13,10 @@ public struct FieldbookError: Error, Sendable, CustomStringConvertible {
         case replica
         /// Anything else (I/O, SQLite).
         case failure
+        /// The replica is encrypted and the passphrase is missing or wrong.
+        case locked
+        /// The replica's pages or key slots do not authenticate: damaged or tampered with.
+        case damaged
     }
 
     public var kind: Kind
@@ -35,7 +40,10 @@ public struct FieldbookError: Error, Sendable, CustomStringConvertible {
             case .notFound: return FieldbookError(.notFound, e.message)
             case .notAReplica, .alreadyInitialized: return FieldbookError(.replica, e.message)
             case .database: return FieldbookError(.failure, e.message)
+            case .locked: return FieldbookError(.locked, e.message)
+            case .damaged: return FieldbookError(.damaged, e.message)
             }
+        case let e as DatabaseError: return from(ReplicaError.from(e))
         default: return FieldbookError(.failure, "\(error)")
         }
     }

@@ -12,18 +12,20 @@ public final class FieldbookStore: Sendable {
     public init(replica: Replica) { self.replica = replica }
 
     /// Creates a new replica file for `region`.
-    public static func create(path: String, region: String, device: String?, configuration: ReplicaConfiguration = .init()) throws -> FieldbookStore {
+    public static func create(path: String, region: String, device: String?, configuration: ReplicaConfiguration = .init(),
+                              protection: ReplicaProtection = .none) throws -> FieldbookStore {
         do {
             try Checks.region("region", region)
             return FieldbookStore(replica: try Replica.create(path: path, tables: FieldbookSchema.tables, region: region,
-                                                             device: device, configuration: configuration))
+                                                             device: device, configuration: configuration, protection: protection))
         } catch { throw FieldbookError.from(error) }
     }
 
     /// Opens an existing replica file.
-    public static func open(path: String, configuration: ReplicaConfiguration = .init()) throws -> FieldbookStore {
+    public static func open(path: String, configuration: ReplicaConfiguration = .init(), passphrase: String? = nil) throws -> FieldbookStore {
         do {
-            return FieldbookStore(replica: try Replica.open(path: path, tables: FieldbookSchema.tables, configuration: configuration))
+            return FieldbookStore(replica: try Replica.open(path: path, tables: FieldbookSchema.tables, configuration: configuration,
+                                                           passphrase: passphrase))
         } catch { throw FieldbookError.from(error) }
     }
 

@@ -24,7 +24,7 @@ public final class Replica: Sendable {
     public static func create(
         path: String, tables: [TableSchema], region: String, device: String? = nil,
         site: SiteID = .random(), configuration: ReplicaConfiguration = ReplicaConfiguration(),
-        synchronous: Synchronous = .full
+        synchronous: Synchronous = .full, protection: ReplicaProtection = .none
     ) throws -> Replica {
         if FileManager.default.fileExists(atPath: path) {
             throw ReplicaError(.alreadyInitialized, "\(path) already exists; refusing to overwrite it")
@@ -32,7 +32,21 @@ public final class Replica: Sendable {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let context = ConnectionContext()
-        let queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous, context: context)
+        let queue: DatabaseQueue
+        do {
+            if case let .passphrase(passphrase, cost) = protection {
+                try createEncryptedFile(path: path, passphrase: passphrase, cost: cost)
+            } else {
+                // Created here so that its mode is 0600 from the first byte.
+                let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
+                guard fd >= 0 else { throw ReplicaError(.alreadyInitialized, "cannot create \(path): \(String(cString: strerror(errno)))") }
+                close(fd)
+            }
+            queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous, context: context)
+        } catch {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            throw error
+        }
         do {
             try ReplicaSchema.migrator(for: tables).migrate(queue)
             try queue.write { db in
@@ -50,12 +64,28 @@ public final class Replica: Sendable {
     }
 
     /// Opens an existing replica, migrating its schema forward if needed.
+    ///
+    /// An encrypted file needs its `passphrase`; a duress passphrase destroys every key slot and
+    /// opens a fresh, empty replica of the same region in its place, as if nothing happened.
     public static func open(
         path: String, tables: [TableSchema], configuration: ReplicaConfiguration = ReplicaConfiguration(),
-        synchronous: Synchronous = .full
+        synchronous: Synchronous = .full, passphrase: String? = nil
     ) throws -> Replica {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ReplicaError(.notAReplica, "no replica at \(path); create one with `fieldbook init --region REGION`")
+        }
+        if isEncrypted(path: path) {
+            let (slots, unlocked) = try unlock(path: path, passphrase: passphrase)
+            switch unlocked {
+            case let .key(key, _):
+                EncryptingVFS.register(path: path, key: key)
+            case let .duress(payload, _):
+                let was = try? JSONDecoder().decode(DuressPayload.self, from: Data(payload))
+                try wipe(path: path)
+                return try create(path: path, tables: tables, region: was?.region ?? "unknown", device: was?.device,
+                                  configuration: configuration, synchronous: synchronous,
+                                  protection: .passphrase(passphrase ?? "", cost: slots.cost))
+            }
         }
         let queue: DatabaseQueue
         let context = ConnectionContext()
@@ -79,6 +109,7 @@ public final class Replica: Sendable {
 
     private static func makeQueue(path: String, configuration: ReplicaConfiguration, synchronous: Synchronous,
                                   context: ConnectionContext) throws -> DatabaseQueue {
+        EncryptingVFS.install()
         var config = Configuration()
         config.journalMode = .wal
         config.busyMode = .timeout(configuration.busyTimeout)
@@ -89,6 +120,9 @@ public final class Replica: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walAutocheckpointPages)")
             try db.execute(sql: "PRAGMA cache_size = -\(configuration.cacheKiB)")
             try db.execute(sql: "PRAGMA mmap_size = \(configuration.mmapBytes)")
+            // Temporary tables, indices and sorts stay in memory: a temporary file would hold
+            // clear pages of an encrypted replica (the VFS refuses to open one).
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
             ClockFunction.register(db, capture: context.capture)
         }
         return try DatabaseQueue(path: path, configuration: config)
@@ -144,9 +178,7 @@ public final class Replica: Sendable {
         } catch let e as ReplicaError {
             throw e
         } catch let e as DatabaseError {
-            var r = ReplicaError(.database, "SQLite error \(e.resultCode): \(e.message ?? "")")
-            r.sqliteCode = e.resultCode.primaryResultCode.rawValue
-            throw r
+            throw ReplicaError.from(e)
         }
     }
 

@@ -1,4 +1,5 @@
 import FieldbookModel
+import GRDB
 import SyncCore
 
 /// The one error type of the replica store. It carries the table and row it is about, and
@@ -13,6 +14,10 @@ public struct ReplicaError: Error, Sendable, CustomStringConvertible {
         case alreadyInitialized
         case immutableField
         case database
+        /// The file is encrypted and the passphrase is missing or opens none of its key slots.
+        case locked
+        /// A page or the key slots do not authenticate: the file was damaged or tampered with.
+        case damaged
     }
 
     public var kind: Kind
@@ -33,6 +38,17 @@ public struct ReplicaError: Error, Sendable, CustomStringConvertible {
         self.table = table
         self.id = id
         self.modelError = modelError
+    }
+
+    /// A SQLite error, classified: a page that does not authenticate (`SQLITE_IOERR_DATA`) or a
+    /// file SQLite cannot read as a database is `.damaged`.
+    public static func from(_ e: DatabaseError) -> ReplicaError {
+        if e.extendedResultCode.rawValue == EncryptingVFS.SQLITE_IOERR_DATA || e.resultCode == .SQLITE_NOTADB {
+            return ReplicaError(.damaged, "the replica is damaged or was tampered with: a page does not authenticate or is not a database page (\(e.message ?? "SQLite \(e.resultCode)"))")
+        }
+        var r = ReplicaError(.database, "SQLite error \(e.resultCode): \(e.message ?? "")")
+        r.sqliteCode = e.resultCode.primaryResultCode.rawValue
+        return r
     }
 
     public static func invalid(_ e: ModelError) -> ReplicaError {

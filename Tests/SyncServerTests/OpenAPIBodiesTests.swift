@@ -55,7 +55,7 @@ import Testing
             let db = cli.dir.appendingPathComponent("a.sqlite").path
             #expect(try cli.run(["init", "--region", "almaty", "--device", "laptop-a"], db: db).status == 0)
             #expect(try cli.run(["import", CLIRunner.fixture], db: db).status == 0)
-            let replica = try Replica.open(path: db, tables: FieldbookSchema.tables)
+            let replica = try Replica.open(path: db, tables: FieldbookSchema.tables, passphrase: CLIRunner.passphrase)
             let changes = try replica.changes(since: 0, limit: 1_000_000).changeset
             let site = replica.info.site
             let push = try JSONEncoder().encode(PushRequest(site: site, from: 0, to: 1, changes: WireChangeset(changes)))

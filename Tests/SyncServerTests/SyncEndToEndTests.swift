@@ -1,6 +1,8 @@
 import FieldbookTestSupport
 import Foundation
 import GRDB
+import ReplicaStore
+import FieldbookModel
 import Testing
 
 /// Real `fieldbook-server` processes on 127.0.0.1 and real replicas driven through `fieldbook`.
@@ -130,10 +132,11 @@ import Testing
     }
 
     func poll(_ path: String, _ sql: String, timeout: TimeInterval = 60) throws -> Bool {
-        let q = try DatabaseQueue(path: path)
+        // The replica is encrypted: read it through the replica store (its VFS and key).
+        let replica = try Replica.open(path: path, tables: FieldbookSchema.tables, passphrase: CLIRunner.passphrase)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if (try? q.read { db in try Bool.fetchOne(db, sql: sql) }) == true { return true }
+            if (try? replica.read { db in try Bool.fetchOne(db, sql: sql) }) == true { return true }
             Thread.sleep(forTimeInterval: 0.005)
         }
         return false
@@ -144,6 +147,7 @@ import Testing
         let p = Process()
         p.executableURL = CLIRunner.binary
         p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(CLIRunner.encryption) { a, _ in a }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

@@ -15,6 +15,7 @@ import Testing
         var env = ProcessInfo.processInfo.environment
         env["FIELDBOOK_DB"] = db
         env["FB"] = CLIRunner.binary.path
+        for (k, v) in CLIRunner.encryption { env[k] = v }
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         let err = Pipe()
@@ -40,7 +41,7 @@ import Testing
         for (i, p) in (writers + [syncer]).enumerated() { #expect(p.terminationStatus == 0, "process \(i) failed") }
 
         // Every write is there, once, each with its own clock and log position.
-        let replica = try Replica.open(path: a, tables: FieldbookSchema.tables)
+        let replica = try Replica.open(path: a, tables: FieldbookSchema.tables, passphrase: CLIRunner.passphrase)
         let all = try replica.changes(since: 0, limit: 1_000_000).changeset
         let rows = all.tables.first { $0.table == "person" }?.rows ?? []
         #expect(rows.count == 2 * n)

@@ -1,0 +1,201 @@
+import _CryptoExtras
+@preconcurrency import Crypto
+import Foundation
+
+/// The key slots at the start of an encrypted replica file (as LUKS and restic keep theirs):
+/// one random 256-bit data key, wrapped once per passphrase with AES-256-GCM under a key derived
+/// from that passphrase by scrypt (swift-crypto's `_CryptoExtras`). The slots share one salt and
+/// one set of scrypt parameters, so that opening costs one derivation whatever slot matches.
+///
+/// Layout (`size` bytes, before the first database page; SQLite never sees it):
+/// `magic "FBCRYPT1"(8) | version(1) | cipher(1) | kdf(1) | log2 N(1) | r(1) | p(1) | 0(2) |
+/// salt(32) | 0(16)`, then `slotCount` slots of `slotSize` bytes at 64: `kind(1) | length(2, LE) |
+/// 0(1) | nonce(12) | ciphertext(length) | tag(16) | padding`. The associated data of slot i is the
+/// first 64 bytes, i and the slot's kind.
+public struct KeySlots: Sendable, Equatable {
+    public static let size = 4096
+    static let magic = Array("FBCRYPT1".utf8)
+    static let slotCount = 8
+    static let slotSize = 256
+    static let maxPayload = slotSize - 4 - 12 - 16
+
+    /// What a slot holds.
+    public enum Kind: UInt8, Sendable {
+        case empty = 0
+        /// The data key, wrapped under a passphrase.
+        case key = 1
+        /// A duress passphrase: opening with it destroys every slot.
+        case duress = 2
+    }
+
+    struct Slot: Sendable, Equatable {
+        var kind: Kind
+        var nonce: [UInt8]
+        var sealed: [UInt8]  // ciphertext + tag
+    }
+
+    /// scrypt cost: N = 2^logN, r, p. The default (2^17, 8, 1) uses 128 MiB and about 0.4 s here.
+    public struct Cost: Sendable, Equatable {
+        public var logN: UInt8
+        public var r: UInt8
+        public var p: UInt8
+        public static let standard = Cost(logN: 17, r: 8, p: 1)
+        /// Memory scrypt uses, in bytes.
+        public var memory: Int { 128 * Int(r) * (1 << Int(logN)) }
+
+        public init(logN: UInt8, r: UInt8, p: UInt8) {
+            self.logN = logN
+            self.r = r
+            self.p = p
+        }
+    }
+
+    public var cost: Cost
+    var salt: [UInt8]
+    var slots: [Slot]
+
+    /// A new header: a fresh salt, no slot used.
+    public init(cost: Cost = .standard) {
+        self.cost = cost
+        var rng = SystemRandomNumberGenerator()
+        salt = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        slots = Array(repeating: Slot(kind: .empty, nonce: [], sealed: []), count: Self.slotCount)
+    }
+
+    /// Whether the file at `path` starts with the key slots of an encrypted replica.
+    public static func isEncrypted(path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: magic.count)).map { Array($0) == magic } ?? false
+    }
+
+    var prefix: [UInt8] {
+        var b = Self.magic + [1, 1, 1, cost.logN, cost.r, cost.p, 0, 0] + salt
+        b += [UInt8](repeating: 0, count: 64 - b.count)
+        return b
+    }
+
+    func aad(_ i: Int, _ kind: Kind) -> [UInt8] { prefix + [UInt8(i), kind.rawValue] }
+
+    /// The key-encryption key of `passphrase` (the slow, memory-hard step).
+    public func derive(_ passphrase: String) throws -> SymmetricKey {
+        do {
+            return try KDF.Scrypt.deriveKey(from: Array(passphrase.utf8), salt: salt, outputByteCount: 32,
+                                            rounds: 1 << Int(cost.logN), blockSize: Int(cost.r), parallelism: Int(cost.p))
+        } catch {
+            throw ReplicaError(.database, "cannot derive the key of the passphrase: \(error)")
+        }
+    }
+
+    /// What a passphrase opens.
+    public enum Unlocked: Sendable {
+        case key(SymmetricKey, slot: Int)
+        case duress(payload: [UInt8], slot: Int)
+    }
+
+    /// Tries every slot with the key of a passphrase; nil when none opens.
+    public func unlock(_ kek: SymmetricKey) -> Unlocked? {
+        for (i, s) in slots.enumerated() where s.kind != .empty {
+            guard s.sealed.count >= 16, let nonce = try? AES.GCM.Nonce(data: s.nonce),
+                  let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: s.sealed.dropLast(16), tag: s.sealed.suffix(16)),
+                  let plain = try? AES.GCM.open(box, using: kek, authenticating: aad(i, s.kind))
+            else { continue }
+            switch s.kind {
+            case .key: return .key(SymmetricKey(data: plain), slot: i)
+            case .duress: return .duress(payload: Array(plain), slot: i)
+            case .empty: continue
+            }
+        }
+        return nil
+    }
+
+    /// How many slots hold a key (not counting duress slots).
+    public var keySlots: Int { slots.filter { $0.kind == .key }.count }
+    public var duressSlots: Int { slots.filter { $0.kind == .duress }.count }
+
+    /// Puts `payload` (the data key, or a duress slot's content) in a free slot under `kek`;
+    /// returns the slot's index.
+    @discardableResult
+    public mutating func add(_ kind: Kind, payload: [UInt8], kek: SymmetricKey) throws -> Int {
+        guard let i = slots.firstIndex(where: { $0.kind == .empty }) else {
+            throw ReplicaError(.invalid, "every key slot (\(Self.slotCount)) is in use; remove a passphrase first")
+        }
+        guard payload.count <= Self.maxPayload else { throw ReplicaError(.invalid, "a key slot holds at most \(Self.maxPayload) bytes") }
+        let nonce = AES.GCM.Nonce()
+        let box = try AES.GCM.seal(payload, using: kek, nonce: nonce, authenticating: aad(i, kind))
+        slots[i] = Slot(kind: kind, nonce: Array(nonce), sealed: Array(box.ciphertext) + Array(box.tag))
+        return i
+    }
+
+    public mutating func remove(slot i: Int) {
+        slots[i] = Slot(kind: .empty, nonce: [], sealed: [])
+    }
+
+    /// The header's bytes; empty slots are random noise, so used and unused slots look alike.
+    func encoded() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        var out = prefix
+        for s in slots {
+            var b: [UInt8] = [s.kind.rawValue]
+            let length = UInt16(max(0, s.sealed.count - 16))
+            b += [UInt8(length & 0xFF), UInt8(length >> 8), 0]
+            b += s.nonce.isEmpty ? (0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) } : s.nonce
+            b += s.sealed
+            while b.count < Self.slotSize { b.append(UInt8.random(in: 0...255, using: &rng)) }
+            if s.kind == .empty { b[0] = 0 }
+            out += b
+        }
+        while out.count < Self.size { out.append(UInt8.random(in: 0...255, using: &rng)) }
+        return out
+    }
+
+    static func decode(_ b: [UInt8]) throws -> KeySlots {
+        let damaged = ReplicaError(.damaged, "the key slots at the start of the file are damaged")
+        guard b.count == size, Array(b[0..<8]) == magic else { throw ReplicaError(.notAReplica, "not an encrypted Fieldbook replica") }
+        guard b[8] == 1, b[9] == 1, b[10] == 1, (10...22).contains(b[11]), (1...32).contains(b[12]), (1...16).contains(b[13]) else { throw damaged }
+        var h = KeySlots(cost: Cost(logN: b[11], r: b[12], p: b[13]))
+        h.salt = Array(b[16..<48])
+        for i in 0..<slotCount {
+            let o = 64 + i * slotSize
+            guard let kind = Kind(rawValue: b[o]) else { throw damaged }
+            if kind == .empty { continue }
+            let length = Int(b[o + 1]) | Int(b[o + 2]) << 8
+            guard length <= maxPayload else { throw damaged }
+            h.slots[i] = Slot(kind: kind, nonce: Array(b[(o + 4)..<(o + 16)]), sealed: Array(b[(o + 16)..<(o + 16 + length + 16)]))
+        }
+        return h
+    }
+
+    /// Reads the header of the replica at `path`.
+    public static func read(path: String) throws -> KeySlots {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ReplicaError(.notAReplica, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var b = [UInt8](repeating: 0, count: size)
+        let n = b.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
+        guard n == size else { throw ReplicaError(.damaged, "\(path) is too short to be an encrypted replica (truncated?)") }
+        return try decode(b)
+    }
+
+    /// Writes the header over the start of `path` and waits until it is on disk.
+    public func write(path: String) throws {
+        try Self.overwrite(path: path, with: encoded())
+    }
+
+    /// Overwrites the header region with random bytes and waits until it is on disk: no
+    /// passphrase opens the file afterwards.
+    public static func destroy(path: String) throws {
+        var rng = SystemRandomNumberGenerator()
+        try overwrite(path: path, with: (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+
+    static func overwrite(path: String, with bytes: [UInt8]) throws {
+        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        guard fd >= 0 else { throw ReplicaError(.database, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes.count, 0) }
+        guard n == bytes.count, fsync(fd) == 0 else {
+            throw ReplicaError(.database, "cannot write the key slots of \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
