@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldbookKit
 import Foundation
 import Logging
+import ReplicaStore
 import SyncClient
 
 struct RemoteCommand: ParsableCommand {
@@ -9,14 +10,36 @@ struct RemoteCommand: ParsableCommand {
                                                     subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a server: fieldbook remote add NAME URL --token TOKEN")
+        static let configuration = CommandConfiguration(
+            abstract: "Add a server: fieldbook remote add NAME URL; the token is read from --token-file, standard input or a prompt.")
         @OptionGroup var replica: ReplicaOptions
         @Argument(help: "A name for the server, e.g. almaty.") var name: String
         @Argument(help: "Its URL, e.g. http://127.0.0.1:8080") var url: String
-        @Option(help: "The token from `fieldbook-server token create`.") var token: String
+        @Option(help: "A file holding the token from `fieldbook-server token create`.") var tokenFile: String?
+        @Option(help: "The token itself (lands in shell history: prefer --token-file or the prompt).") var token: String?
 
         func run() throws {
-            try SyncCLI.run { try Remotes.add(try replica.open().replica, name: name, url: url, token: token) }
+            try SyncCLI.run {
+                let store = try replica.open()  // first: a wrong passphrase stops before the token is asked for
+                let value: String
+                if let token {
+                    warn("--token leaves the token in your shell history; prefer --token-file FILE, standard input or the prompt")
+                    value = token
+                } else if let tokenFile {
+                    guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                        throw SyncClientError(.invalidInput, "cannot read the token file \(tokenFile)")
+                    }
+                    value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                } else if isatty(STDIN_FILENO) != 0 {
+                    value = getpass("Token for \(name): ").map { String(cString: $0) } ?? ""
+                } else {
+                    value = (readLine() ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                try Remotes.add(store.replica, name: name, url: url, token: value)
+                if !store.replica.isEncrypted {
+                    warn("this replica is NOT encrypted: the token is stored in clear in \(replica.path)")
+                }
+            }
         }
     }
 
@@ -126,6 +149,11 @@ struct Status: ParsableCommand {
             print("site      \(info.site)")
             print("region    \(info.region)")
             if let d = info.device { print("device    \(d)") }
+            if store.replica.isEncrypted, let slots = try? Replica.keySlots(path: store.replica.path) {
+                print("encrypted yes: AES-256-GCM pages; \(slots.usedSlots) key slot\(slots.usedSlots == 1 ? "" : "s") in use, scrypt 2^\(slots.cost.logN) (\(slots.cost.memory >> 20) MiB)")
+            } else {
+                print("encrypted NO — anyone holding this file can read every record and the sync tokens; run `fieldbook encrypt`")
+            }
             let remotes = try Remotes.all(store.replica)
             if remotes.isEmpty { print("remotes   none") }
             for u in try RegionCoverage.uncovered(store.replica) {

@@ -43,7 +43,7 @@ public struct ReplicaError: Error, Sendable, CustomStringConvertible {
     /// A SQLite error, classified: a page that does not authenticate (`SQLITE_IOERR_DATA`) or a
     /// file SQLite cannot read as a database is `.damaged`.
     public static func from(_ e: DatabaseError) -> ReplicaError {
-        if e.extendedResultCode.rawValue == EncryptingVFS.SQLITE_IOERR_DATA || e.resultCode == .SQLITE_NOTADB {
+        if e.extendedResultCode.rawValue == EncryptingVFS.SQLITE_IOERR_DATA || e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
             return ReplicaError(.damaged, "the replica is damaged or was tampered with: a page does not authenticate or is not a database page (\(e.message ?? "SQLite \(e.resultCode)"))")
         }
         var r = ReplicaError(.database, "SQLite error \(e.resultCode): \(e.message ?? "")")

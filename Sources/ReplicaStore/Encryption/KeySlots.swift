@@ -9,13 +9,14 @@ import Foundation
 ///
 /// Layout (`size` bytes, before the first database page; SQLite never sees it):
 /// `magic "FBCRYPT1"(8) | version(1) | cipher(1) | kdf(1) | log2 N(1) | r(1) | p(1) | 0(2) |
-/// salt(32) | 0(16)`, then `slotCount` slots of `slotSize` bytes at 64: `kind(1) | length(2, LE) |
-/// 0(1) | nonce(12) | ciphertext(length) | tag(16) | padding`. The associated data of slot i is the
-/// first 64 bytes, i and the slot's kind.
+/// salt(32) | 0(16)`, then `slotCount` slots of `slotSize` bytes at 64: `used(1) | length(2, LE) |
+/// 0(1) | nonce(12) | ciphertext(length) | tag(16) | random padding`. The sealed plaintext is the
+/// slot's kind then its payload, so that a key slot and a duress slot look alike on disk. The
+/// associated data of slot i is the first 64 bytes and i.
 public struct KeySlots: Sendable, Equatable {
     public static let size = 4096
     static let magic = Array("FBCRYPT1".utf8)
-    static let slotCount = 8
+    public static let slotCount = 8
     static let slotSize = 256
     static let maxPayload = slotSize - 4 - 12 - 16
 
@@ -53,6 +54,11 @@ public struct KeySlots: Sendable, Equatable {
     public var cost: Cost
     var salt: [UInt8]
     var slots: [Slot]
+    /// What each slot holds, sealed under the data key at `mapOffset` (nonce, kinds, tag): only
+    /// a holder of a real passphrase can tell a duress slot from a key slot.
+    var sealedMap: [UInt8] = []
+    static let mapOffset = 3072
+    static let mapSize = 12 + slotCount + 16
 
     /// A new header: a fresh salt, no slot used.
     public init(cost: Cost = .standard) {
@@ -75,7 +81,7 @@ public struct KeySlots: Sendable, Equatable {
         return b
     }
 
-    func aad(_ i: Int, _ kind: Kind) -> [UInt8] { prefix + [UInt8(i), kind.rawValue] }
+    func aad(_ i: Int) -> [UInt8] { prefix + [UInt8(i)] }
 
     /// The key-encryption key of `passphrase` (the slow, memory-hard step).
     public func derive(_ passphrase: String) throws -> SymmetricKey {
@@ -98,20 +104,35 @@ public struct KeySlots: Sendable, Equatable {
         for (i, s) in slots.enumerated() where s.kind != .empty {
             guard s.sealed.count >= 16, let nonce = try? AES.GCM.Nonce(data: s.nonce),
                   let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: s.sealed.dropLast(16), tag: s.sealed.suffix(16)),
-                  let plain = try? AES.GCM.open(box, using: kek, authenticating: aad(i, s.kind))
+                  let plain = try? AES.GCM.open(box, using: kek, authenticating: aad(i)), let first = plain.first
             else { continue }
-            switch s.kind {
-            case .key: return .key(SymmetricKey(data: plain), slot: i)
-            case .duress: return .duress(payload: Array(plain), slot: i)
-            case .empty: continue
+            switch Kind(rawValue: first) {
+            case .key: return .key(SymmetricKey(data: plain.dropFirst()), slot: i)
+            case .duress: return .duress(payload: Array(plain.dropFirst()), slot: i)
+            case .empty, nil: continue
             }
         }
         return nil
     }
 
-    /// How many slots hold a key (not counting duress slots).
-    public var keySlots: Int { slots.filter { $0.kind == .key }.count }
-    public var duressSlots: Int { slots.filter { $0.kind == .duress }.count }
+    /// What each slot holds, as the map sealed under `dataKey` says.
+    public func kinds(dataKey: SymmetricKey) -> [Kind]? {
+        guard sealedMap.count == Self.mapSize, let nonce = try? AES.GCM.Nonce(data: sealedMap[0..<12]),
+              let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: sealedMap[12..<(12 + Self.slotCount)], tag: sealedMap.suffix(16)),
+              let plain = try? AES.GCM.open(box, using: dataKey, authenticating: prefix + Array("map".utf8))
+        else { return nil }
+        return plain.map { Kind(rawValue: $0) ?? .empty }
+    }
+
+    /// Seals the map of what each slot holds under `dataKey`.
+    public mutating func sealKinds(_ kinds: [Kind], dataKey: SymmetricKey) throws {
+        let nonce = AES.GCM.Nonce()
+        let box = try AES.GCM.seal(kinds.map(\.rawValue), using: dataKey, nonce: nonce, authenticating: prefix + Array("map".utf8))
+        sealedMap = Array(nonce) + Array(box.ciphertext) + Array(box.tag)
+    }
+
+    /// How many slots are in use (passphrases; a duress slot cannot be told from the others).
+    public var usedSlots: Int { slots.filter { $0.kind != .empty }.count }
 
     /// Puts `payload` (the data key, or a duress slot's content) in a free slot under `kek`;
     /// returns the slot's index.
@@ -120,10 +141,10 @@ public struct KeySlots: Sendable, Equatable {
         guard let i = slots.firstIndex(where: { $0.kind == .empty }) else {
             throw ReplicaError(.invalid, "every key slot (\(Self.slotCount)) is in use; remove a passphrase first")
         }
-        guard payload.count <= Self.maxPayload else { throw ReplicaError(.invalid, "a key slot holds at most \(Self.maxPayload) bytes") }
+        guard payload.count < Self.maxPayload else { throw ReplicaError(.invalid, "a key slot holds at most \(Self.maxPayload - 1) bytes") }
         let nonce = AES.GCM.Nonce()
-        let box = try AES.GCM.seal(payload, using: kek, nonce: nonce, authenticating: aad(i, kind))
-        slots[i] = Slot(kind: kind, nonce: Array(nonce), sealed: Array(box.ciphertext) + Array(box.tag))
+        let box = try AES.GCM.seal([kind.rawValue] + payload, using: kek, nonce: nonce, authenticating: aad(i))
+        slots[i] = Slot(kind: .key, nonce: Array(nonce), sealed: Array(box.ciphertext) + Array(box.tag))
         return i
     }
 
@@ -145,6 +166,8 @@ public struct KeySlots: Sendable, Equatable {
             if s.kind == .empty { b[0] = 0 }
             out += b
         }
+        while out.count < Self.mapOffset { out.append(UInt8.random(in: 0...255, using: &rng)) }
+        out += sealedMap.count == Self.mapSize ? sealedMap : (0..<Self.mapSize).map { _ in UInt8.random(in: 0...255, using: &rng) }
         while out.count < Self.size { out.append(UInt8.random(in: 0...255, using: &rng)) }
         return out
     }
@@ -157,12 +180,14 @@ public struct KeySlots: Sendable, Equatable {
         h.salt = Array(b[16..<48])
         for i in 0..<slotCount {
             let o = 64 + i * slotSize
-            guard let kind = Kind(rawValue: b[o]) else { throw damaged }
-            if kind == .empty { continue }
+            guard b[o] <= 1 else { throw damaged }
+            if b[o] == 0 { continue }
+            let kind = Kind.key  // used; what it holds is sealed
             let length = Int(b[o + 1]) | Int(b[o + 2]) << 8
             guard length <= maxPayload else { throw damaged }
             h.slots[i] = Slot(kind: kind, nonce: Array(b[(o + 4)..<(o + 16)]), sealed: Array(b[(o + 16)..<(o + 16 + length + 16)]))
         }
+        h.sealedMap = Array(b[mapOffset..<(mapOffset + mapSize)])
         return h
     }
 

@@ -26,7 +26,10 @@ extension Replica {
         close(fd)
         var slots = KeySlots(cost: cost)
         let dataKey = SymmetricKey(size: .bits256)
-        try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
+        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
+        var kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
+        kinds[slot] = .key
+        try slots.sealKinds(kinds, dataKey: dataKey)
         try slots.write(path: path)
         EncryptingVFS.register(path: path, key: dataKey)
         // The reserve is fixed by the first page written, so it is written here, on a connection
@@ -78,46 +81,142 @@ extension Replica {
     /// that destroys every slot when it is used. Rewrites the key slots only.
     public static func addPassphrase(path: String, existing: String, new: String, duress: Bool = false,
                                      region: String, device: String?) throws {
-        var (slots, unlocked) = try unlock(path: path, passphrase: existing)
-        guard case let .key(key, _) = unlocked else { throw ReplicaError(.locked, "the passphrase does not open \(path)") }
+        var (slots, key, _, kinds) = try unlockWithKey(path: path, passphrase: existing)
         let kek = try slots.derive(new)
         if slots.unlock(kek) != nil { throw ReplicaError(.invalid, "that passphrase is already one of \(path)'s") }
+        let slot: Int
         if duress {
             let payload = try JSONEncoder().encode(DuressPayload(region: region, device: device))
-            try slots.add(.duress, payload: Array(payload), kek: kek)
+            slot = try slots.add(.duress, payload: Array(payload), kek: kek)
         } else {
-            try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
+            slot = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
         }
+        kinds[slot] = duress ? .duress : .key
+        try slots.sealKinds(kinds, dataKey: key)
         try slots.write(path: path)
     }
 
     /// Replaces the passphrase `old` by `new` in its slot. Rewrites the key slots only, so its
     /// time does not depend on the size of the replica.
     public static func changePassphrase(path: String, old: String, new: String) throws {
-        var (slots, unlocked) = try unlock(path: path, passphrase: old)
-        guard case let .key(key, slot) = unlocked else { throw ReplicaError(.locked, "the passphrase does not open \(path)") }
+        var (slots, key, slot, kinds) = try unlockWithKey(path: path, passphrase: old)
         let kek = try slots.derive(new)
         if slots.unlock(kek) != nil { throw ReplicaError(.invalid, "that passphrase is already one of \(path)'s") }
         slots.remove(slot: slot)
-        try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
+        kinds[slot] = .empty
+        let added = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
+        kinds[added] = .key
+        try slots.sealKinds(kinds, dataKey: key)
         try slots.write(path: path)
     }
 
-    /// Removes a passphrase; refuses to remove the last one that opens the replica.
-    public static func removePassphrase(path: String, passphrase: String) throws {
-        var (slots, unlocked) = try unlock(path: path, passphrase: passphrase)
-        switch unlocked {
-        case let .key(_, slot):
-            guard slots.keySlots > 1 else {
+    /// Removes the passphrase given (never the last one that opens the replica), or with
+    /// `duress` every duress passphrase (given a real one).
+    public static func removePassphrase(path: String, passphrase: String, duress: Bool = false) throws {
+        var (slots, key, slot, kinds) = try unlockWithKey(path: path, passphrase: passphrase)
+        if duress {
+            for (i, k) in kinds.enumerated() where k == .duress {
+                slots.remove(slot: i)
+                kinds[i] = .empty
+            }
+        } else {
+            guard kinds.filter({ $0 == .key }).count > 1 else {
                 throw ReplicaError(.invalid, "that is the last passphrase of \(path); add another before removing it")
             }
             slots.remove(slot: slot)
-        case let .duress(_, slot):
-            slots.remove(slot: slot)
+            kinds[slot] = .empty
         }
+        try slots.sealKinds(kinds, dataKey: key)
         try slots.write(path: path)
+    }
+
+    /// Unlocks with a real passphrase (a duress one destroys the slots, as opening would): the
+    /// slots, the data key, the slot it opened, and the map of what each slot holds.
+    static func unlockWithKey(path: String, passphrase: String) throws -> (KeySlots, SymmetricKey, Int, [KeySlots.Kind]) {
+        let (slots, unlocked) = try unlock(path: path, passphrase: passphrase)
+        switch unlocked {
+        case let .key(key, slot):
+            var kinds = slots.kinds(dataKey: key) ?? [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
+            kinds[slot] = .key
+            return (slots, key, slot, kinds)
+        case .duress:
+            try KeySlots.destroy(path: path)
+            throw ReplicaError(.locked, "the passphrase does not open \(path)")
+        }
     }
 
     /// The key slots of an encrypted replica (for `status`).
     public static func keySlots(path: String) throws -> KeySlots { try KeySlots.read(path: path) }
+}
+
+extension Replica {
+    /// Converts the unencrypted replica at `path` into an encrypted one, atomically: the
+    /// encrypted copy is written beside it (`VACUUM INTO` through the sealing VFS, never a clear
+    /// page on disk), synced, then renamed over the original. A crash midway leaves the old file
+    /// as it was and at most a sealed partial copy, removed by the next attempt.
+    public static func encrypt(path: String, passphrase: String, cost: KeySlots.Cost = .standard) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw ReplicaError(.notAReplica, "no replica at \(path)") }
+        guard !isEncrypted(path: path) else { throw ReplicaError(.invalid, "\(path) is encrypted already") }
+        EncryptingVFS.install()
+        let target = path + ".encrypting"
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
+        let fd = Foundation.open(target, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw ReplicaError(.database, "cannot create \(target): \(String(cString: strerror(errno)))") }
+        close(fd)
+        var slots = KeySlots(cost: cost)
+        let dataKey = SymmetricKey(size: .bits256)
+        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
+        var kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
+        kinds[slot] = .key
+        try slots.sealKinds(kinds, dataKey: dataKey)
+        try slots.write(path: target)
+        EncryptingVFS.register(path: target, key: dataKey)
+        defer { EncryptingVFS.unregister(path: target) }
+        try vacuum(from: path, into: target, reserve: PageCipher.reserve)
+        try syncFile(target)
+        guard rename(target, path) == 0 else { throw ReplicaError(.database, "cannot replace \(path): \(String(cString: strerror(errno)))") }
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        try syncFile((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+    }
+
+    /// Writes a plain, unencrypted copy of the replica at `path` (opened with `passphrase`) to
+    /// `out`, on purpose (`fieldbook decrypt --out`). Refuses to overwrite `out`.
+    public static func decrypt(path: String, passphrase: String, out: String) throws {
+        guard !FileManager.default.fileExists(atPath: out) else { throw ReplicaError(.alreadyInitialized, "\(out) exists; refusing to overwrite it") }
+        let (_, unlocked) = try unlock(path: path, passphrase: passphrase)
+        guard case let .key(key, _) = unlocked else { throw ReplicaError(.locked, "the passphrase does not open \(path)") }
+        EncryptingVFS.register(path: path, key: key)
+        let fd = Foundation.open(out, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw ReplicaError(.database, "cannot create \(out): \(String(cString: strerror(errno)))") }
+        close(fd)
+        try vacuum(from: path, into: out, reserve: nil)
+    }
+
+    /// `VACUUM INTO` on a connection of our own, optionally asking for `reserve` bytes per page
+    /// in the copy (SQLite's way to add reserved bytes to an existing database).
+    static func vacuum(from path: String, into target: String, reserve: Int?) throws {
+        var db: OpaquePointer?
+        defer { sqlite3_close_v2(db) }
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else {
+            throw ReplicaError(.database, "cannot open \(path): \(String(cString: sqlite3_errmsg(db)))")
+        }
+        if var r = reserve.map(Int32.init) { sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &r) }
+        sqlite3_busy_timeout(db, 5000)
+        let quoted = target.replacingOccurrences(of: "'", with: "''")
+        let rc = sqlite3_exec(db, "PRAGMA temp_store = MEMORY; VACUUM INTO '\(quoted)'", nil, nil, nil)
+        guard rc == SQLITE_OK else {
+            let message = String(cString: sqlite3_errmsg(db))
+            if rc & 0xFF == SQLITE_IOERR || rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT {
+                throw ReplicaError(.damaged, "\(path) is damaged or was tampered with: \(message)")
+            }
+            throw ReplicaError(.database, "cannot copy \(path) to \(target): \(message)")
+        }
+    }
+
+    static func syncFile(_ path: String) throws {
+        let fd = Foundation.open(path, O_RDONLY)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        fsync(fd)
+    }
 }
