@@ -123,6 +123,7 @@ let package = Package(
             dependencies: [
                 "SyncServer", "FieldbookModel", "ReplicaStore", "fieldbook", "fieldbook-server", "FieldbookTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -37,9 +37,16 @@ public struct CheckReport: Codable, Sendable, Equatable {
 }
 
 extension FieldbookStore {
-    /// Records whose parent is missing, and records whose fields break a rule across fields.
+    /// Records whose parent is missing, and records whose fields break a rule across fields —
+    /// after SQLite's integrity check has read every page of every table and index (on an
+    /// encrypted replica each page is authenticated as it is read: a damaged or altered page
+    /// fails the check with `.damaged`).
     public func check() throws -> CheckReport {
-        CheckReport(orphans: try orphans(), inconsistent: try inconsistent())
+        let problems = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        if problems != ["ok"] {
+            throw FieldbookError(.damaged, "the replica is damaged: \(problems.prefix(5).joined(separator: "; "))")
+        }
+        return CheckReport(orphans: try orphans(), inconsistent: try inconsistent())
     }
 
     /// Child records whose parent this replica does not hold, by table then id.

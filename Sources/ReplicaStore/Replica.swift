@@ -93,9 +93,14 @@ public final class Replica: Sendable {
             queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous, context: context)
             let isReplica = try queue.read { db in try db.tableExists("_fb_replica") }
             guard isReplica else { throw ReplicaError(.notAReplica, "\(path) is not a Fieldbook replica") }
-            try ReplicaSchema.migrator(for: tables).migrate(queue)
+            // Read-only unless a migration is due: opening must not write to a file it has not yet
+            // found sound (a damaged page of an encrypted replica is reported, nothing written).
+            let migrator = ReplicaSchema.migrator(for: tables)
+            if try !queue.read({ db in try migrator.hasCompletedMigrations(db) }) { try migrator.migrate(queue) }
         } catch let e as ReplicaError {
             throw e
+        } catch let e as DatabaseError where ReplicaError.from(e).kind == .damaged {
+            throw ReplicaError.from(e)
         } catch {
             throw ReplicaError(.notAReplica, "\(path) cannot be opened as a Fieldbook replica: \(error)")
         }
@@ -111,11 +116,17 @@ public final class Replica: Sendable {
                                   context: ConnectionContext) throws -> DatabaseQueue {
         EncryptingVFS.install()
         var config = Configuration()
-        config.journalMode = .wal
+        // WAL is set below, not through GRDB's `.wal`, which writes a probe table at every open
+        // (for DatabasePool readers): opening must not write.
         config.busyMode = .timeout(configuration.busyTimeout)
         config.prepareDatabase { db in
             // Takes effect only while the file is still empty (before WAL mode is set up).
             try db.execute(sql: "PRAGMA page_size = \(configuration.pageSize)")
+            if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                guard try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") == "wal" else {
+                    throw ReplicaError(.database, "\(path) cannot be put in WAL mode")
+                }
+            }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walAutocheckpointPages)")
             try db.execute(sql: "PRAGMA cache_size = -\(configuration.cacheKiB)")

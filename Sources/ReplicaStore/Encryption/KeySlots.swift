@@ -198,7 +198,7 @@ public struct KeySlots: Sendable, Equatable {
         defer { close(fd) }
         var b = [UInt8](repeating: 0, count: size)
         let n = b.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
-        guard n == size else { throw ReplicaError(.damaged, "\(path) is too short to be an encrypted replica (truncated?)") }
+        guard n == size else { throw ReplicaError(.damaged, "\(path) is damaged: too short to hold its key slots (truncated?)") }
         return try decode(b)
     }
 
