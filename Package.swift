@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-server",
             dependencies: [
-                "FieldbookModel", "SyncServer",
+                "FieldbookModel", "SyncServer", "ReplicaStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

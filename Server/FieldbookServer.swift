@@ -3,6 +3,7 @@ import FieldbookModel
 import Foundation
 import Hummingbird
 import Logging
+import ReplicaStore
 import SyncServer
 
 @main
@@ -16,15 +17,46 @@ struct FieldbookServer: AsyncParsableCommand {
     )
 }
 
-/// `--data DIR` (env FIELDBOOK_DATA; default ./fieldbook-data).
+/// `--data DIR` (env FIELDBOOK_DATA; default ./fieldbook-data) and the store's passphrase.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The data directory (env FIELDBOOK_DATA; default ./fieldbook-data).", valueName: "dir"))
     var data: String?
 
+    @Option(help: ArgumentHelp("A file holding the passphrase of an encrypted store (env FIELDBOOK_SERVER_PASSPHRASE_FILE, or FIELDBOOK_SERVER_PASSPHRASE).", valueName: "file"))
+    var passphraseFile: String?
+
     var directory: String { data ?? ProcessInfo.processInfo.environment["FIELDBOOK_DATA"] ?? "./fieldbook-data" }
 
+    /// The store's passphrase, if one is given: a new store is then created encrypted.
+    func passphrase() throws -> String? {
+        let env = ProcessInfo.processInfo.environment
+        if let f = passphraseFile ?? env["FIELDBOOK_SERVER_PASSPHRASE_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard let data = FileManager.default.contents(atPath: f),
+                  let line = String(data: data, encoding: .utf8)?.split(separator: "\n", omittingEmptySubsequences: false).first,
+                  !line.isEmpty else {
+                throw ServerError.badRequest("invalid", "cannot read a passphrase from \(f)")
+            }
+            return String(line)
+        }
+        if let p = env["FIELDBOOK_SERVER_PASSPHRASE"], !p.isEmpty { return p }
+        return nil
+    }
+
+    func configuration() throws -> ServerConfiguration {
+        var c = ServerConfiguration(dataDirectory: directory)
+        c.passphrase = try passphrase()
+        if let s = ProcessInfo.processInfo.environment["FIELDBOOK_KDF_LOGN"], let n = UInt8(s), (10...22).contains(n) {
+            c.keyCost = KeySlots.Cost(logN: n, r: 8, p: 1)  // for tests only
+        }
+        return c
+    }
+
     func store() throws -> SQLiteServerStore {
-        try SQLiteServerStore(directory: directory, configuration: ServerConfiguration(dataDirectory: directory))
+        do {
+            return try SQLiteServerStore(directory: directory, configuration: try configuration())
+        } catch let e as ReplicaError where e.kind == .locked || e.kind == .damaged {
+            throw ServerError.badRequest(e.kind == .locked ? "locked" : "damaged", e.message)
+        }
     }
 }
 
@@ -43,6 +75,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on (env FIELDBOOK_HOST; default 127.0.0.1).") var host: String?
     @Option(help: "Port (env FIELDBOOK_PORT; default 8080; 0 picks a free port).") var port: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env FIELDBOOK_LOG_LEVEL; default info).") var logLevel: String?
+    @Flag(help: "Refuse to run on an unencrypted store: a new store is created encrypted under the passphrase (FIELDBOOK_SERVER_PASSPHRASE, FIELDBOOK_SERVER_PASSPHRASE_FILE or --passphrase-file).")
+    var encrypted = false
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -51,8 +85,23 @@ struct Serve: AsyncParsableCommand {
         let level = (logLevel ?? env["FIELDBOOK_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
         var logger = Logger(label: "fieldbook-server")
         logger.logLevel = level
-        let config = ServerConfiguration(dataDirectory: data.directory)
-        let store = try SQLiteServerStore(directory: data.directory, configuration: config)
+        let config = try data.configuration()
+        if encrypted {
+            guard config.passphrase != nil else {
+                FileHandle.standardError.write(Data("fieldbook-server: error: --encrypted needs the store's passphrase (FIELDBOOK_SERVER_PASSPHRASE, FIELDBOOK_SERVER_PASSPHRASE_FILE or --passphrase-file)\n".utf8))
+                throw ExitCode(78)
+            }
+            let file = (data.directory as NSString).appendingPathComponent("store.sqlite")
+            if FileManager.default.fileExists(atPath: file) && !Replica.isEncrypted(path: file) {
+                FileHandle.standardError.write(Data("fieldbook-server: error: \(file) is not encrypted; move it aside and let the devices sync again into an encrypted store\n".utf8))
+                throw ExitCode(78)
+            }
+        }
+        let store: SQLiteServerStore
+        do { store = try data.store() } catch let e as ServerError {
+            FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+            throw ExitCode(e.code == "locked" ? 78 : 74)
+        }
         try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
         logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
         let app = ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger) { bound in

@@ -20,10 +20,11 @@ public final class SQLiteServerStore: ServerStore {
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
         let cfg = ReplicaConfiguration(clock: configuration.clock, maxDriftMillis: configuration.maxDriftMillis)
         if FileManager.default.fileExists(atPath: path) {
-            replica = try Replica.open(path: path, tables: FieldbookSchema.tables, configuration: cfg)
+            replica = try Replica.open(path: path, tables: FieldbookSchema.tables, configuration: cfg, passphrase: configuration.passphrase)
         } else {
             replica = try Replica.create(path: path, tables: FieldbookSchema.tables, region: "server", device: "fieldbook-server",
-                                         configuration: cfg)
+                                         configuration: cfg,
+                                         protection: configuration.passphrase.map { .passphrase($0, cost: configuration.keyCost) } ?? .none)
         }
         try replica.dbQueue.write { db in
             try db.execute(sql: """

@@ -1,5 +1,6 @@
 import FieldbookModel
 import Foundation
+import ReplicaStore
 import SyncCore
 
 /// How the server behaves. Every property has a documented default.
@@ -17,6 +18,11 @@ public struct ServerConfiguration: Sendable {
     public var maxDriftMillis: Int64
     /// Physical time in milliseconds. Default: the system clock (`SystemClock`).
     public var clock: @Sendable () -> Int64
+    /// The passphrase of an encrypted store: a new store is created encrypted when one is given,
+    /// an encrypted store cannot be opened without it. Default: nil (a plain store).
+    public var passphrase: String? = nil
+    /// scrypt cost of a new encrypted store's key slot. Default: `KeySlots.Cost.standard`.
+    public var keyCost: KeySlots.Cost = .standard
 
     public init(
         dataDirectory: String = "./fieldbook-data",

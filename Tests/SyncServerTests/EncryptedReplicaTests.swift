@@ -3,6 +3,7 @@ import FieldbookModel
 import FieldbookTestSupport
 import Foundation
 import ReplicaStore
+import SyncServer
 import Testing
 
 /// Issue 8: a seized laptop gives nothing away. Real replica files, the real CLI, a real server.
@@ -238,5 +239,44 @@ import Testing
             #expect(ofRound == 0 || ofRound == 3_000, "round \(round): \(ofRound) of 3000 incidents")
             #expect([0, 1].contains(try cli.run(["check"], db: a).status))
         }
+    }
+}
+
+/// Issue 8, item 8: the server's data directory encrypted (`serve --encrypted`): after two
+/// monitors sync the fixture through it, no file of the directory holds a record, a device name,
+/// a token or a token's hash; the store needs its passphrase to open.
+@Suite(.serialized) struct EncryptedServerTests {
+    @Test func seizedServerDiskHoldsNoRecordNoDeviceNameNoTokenHash() async throws {
+        let cli = try CLIRunner()
+        let data = cli.dir.appendingPathComponent("server").path
+        let env = ["FIELDBOOK_SERVER_PASSPHRASE": "server store passphrase", "FIELDBOOK_KDF_LOGN": "10"]
+        let server = try ServerProcess(data: data, environment: env, arguments: ["--encrypted"])
+        defer { server.stop() }
+        let token = try server.token("almaty-monitor", regions: "almaty")
+        let (a, b) = (cli.dir.appendingPathComponent("a.sqlite").path, cli.dir.appendingPathComponent("b.sqlite").path)
+        for (path, device) in [(a, "laptop-of-aigerim"), (b, "laptop-of-yerlan")] {
+            #expect(try cli.run(["init", "--region", "almaty", "--device", device], db: path).status == 0)
+            #expect(try cli.run(["remote", "add", "hq", server.url, "--token-file", try cli.file("t", token)], db: path).status == 0)
+        }
+        #expect(try cli.run(["import", CLIRunner.fixture], db: a).status == 0)
+        #expect(try cli.run(["sync"], db: a).status == 0)
+        #expect(try cli.run(["sync"], db: b).status == 0)
+        #expect(try cli.run(["export", "--format", "csv"], db: a).stdout == cli.run(["export", "--format", "csv"], db: b).stdout)
+
+        var secrets = try EncryptedReplicaTests.fixtureSecrets()
+        secrets.formUnion(["laptop-of-aigerim", "laptop-of-yerlan", token, "almaty-monitor"])
+        let leaks = try EncryptedReplicaTests.leaks(in: data, of: secrets)
+        #expect(leaks.isEmpty, "clear text in the server's data directory: \(leaks.prefix(10))")
+        let hash = Tokens.hash(token)
+        for name in try FileManager.default.contentsOfDirectory(atPath: data) {
+            let bytes = FileManager.default.contents(atPath: (data as NSString).appendingPathComponent(name)) ?? Data()
+            #expect(bytes.range(of: hash) == nil, "\(name) holds a token hash")
+        }
+
+        // Without its passphrase the store does not open.
+        let noPass = try CLIRunner.exec(ServerProcess.binary, ["token", "list", "--data", data], env: ["FIELDBOOK_SERVER_PASSPHRASE": ""])
+        #expect(noPass.status != 0 && noPass.stderr.contains("encrypted"), "\(noPass.stderr)")
+        let listed = try CLIRunner.exec(ServerProcess.binary, ["token", "list", "--data", data], env: env)
+        #expect(listed.status == 0 && listed.stdout.contains("almaty-monitor"))
     }
 }

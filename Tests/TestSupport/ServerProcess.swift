@@ -12,10 +12,14 @@ public final class ServerProcess: @unchecked Sendable {
     /// Extra environment of the process (e.g. `ClockSkew.shifted(minutes:)` for a wrong clock).
     public var environment: [String: String]
 
-    public init(data: String, port: Int = 0, environment: [String: String] = [:]) throws {
+    /// Extra arguments of `serve` (e.g. `--encrypted`).
+    public var arguments: [String]
+
+    public init(data: String, port: Int = 0, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.data = data
         self.port = port
         self.environment = environment
+        self.arguments = arguments
         try start()
     }
 
@@ -27,7 +31,7 @@ public final class ServerProcess: @unchecked Sendable {
     public func start() throws {
         let p = Process()
         p.executableURL = Self.binary
-        p.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"]
+        p.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         p.environment = env
@@ -74,7 +78,7 @@ public final class ServerProcess: @unchecked Sendable {
     public func token(_ name: String, regions: String, coordinator: Bool = false) throws -> String {
         var args = ["token", "create", "--data", data, "--name", name, "--regions", regions]
         if coordinator { args.append("--coordinator") }
-        let r = try CLIRunner.exec(Self.binary, args)
+        let r = try CLIRunner.exec(Self.binary, args, env: environment)
         guard r.status == 0 else { throw NSError(domain: "ServerProcess", code: 2, userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         return r.line
     }
