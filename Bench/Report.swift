@@ -26,6 +26,13 @@ enum Report {
                 "replica_bytes": f.replicaFile, "plain_bytes": f.plainFile,
                 "state_hash": f.hashA, "state_hash_b": f.hashB, "state_hash_plain": f.hashPlain,
                 "expected_state_hash": w.expectedHash ?? "",
+                "encrypted_insert_ratio": med { $0.encrypted.insertMs / $0.fbInsertMs },
+                "encrypted_update_ratio": med { $0.encrypted.updateMs / $0.fbUpdateMs },
+                "encrypted_apply_ratio": med { $0.encrypted.applyMs / $0.fbApplyMs },
+                "encrypted_round_ratio": med { $0.encrypted.round2Ms / $0.round2Ms },
+                "encrypted_insert_ms": med(\.encrypted.insertMs), "encrypted_update_ms": med(\.encrypted.updateMs),
+                "encrypted_apply_ms": med(\.encrypted.applyMs), "encrypted_round_ms": med(\.encrypted.round2Ms),
+                "open_ms": med(\.encrypted.openMs), "encrypted_state_hash": f.encrypted.hash,
             ]
             objects.append(o)
         }
@@ -79,6 +86,13 @@ enum Report {
             row("round 1: changeset raw / gzip (JSON)", "", "\(jraw / 1024) / \(jgz / 1024) KiB", "")
             row("round 2: 100 updates, delta round", "", ms("incremental_round_ms"), "\(o["incremental_round_bytes"]!) B" + target("≤ 2 ms"))
             row("file size", "\((o["plain_bytes"] as! Int) / 1024) KiB", "\((o["replica_bytes"] as! Int) / 1024) KiB", x("replica_size_ratio"))
+            Swift.print(pad("encrypted replica (ratio to unencrypted)", 44) + pad("unencrypted", 16) + pad("encrypted", 16) + "ratio / target")
+            row("  10,000 inserts", ms("insert_ms"), ms("encrypted_insert_ms"), x("encrypted_insert_ratio") + "  (target ≤ 1.25×)")
+            row("  20,000 single-field updates", ms("update_ms"), ms("encrypted_update_ms"), x("encrypted_update_ratio") + "  (target ≤ 1.25×)")
+            row("  round 1: apply all", ms("apply_ms"), ms("encrypted_apply_ms"), x("encrypted_apply_ratio") + "  (target ≤ 1.25×)")
+            row("  round 2: 100 updates, delta round", ms("incremental_round_ms"), ms("encrypted_round_ms"), x("encrypted_round_ratio") + "  (target ≤ 1.25×)")
+            row("  open, key derivation included", "", ms("open_ms"), "  (target < 1 s)")
+            Swift.print("encrypted state hash = plain: \(o["encrypted_state_hash"] as! String == o["state_hash_plain"] as! String ? "yes" : "NO")")
             let agree = o["state_hash"] as! String == o["state_hash_b"] as! String && o["state_hash"] as! String == o["state_hash_plain"] as! String
             Swift.print("state hash A = B = plain: \(agree ? "yes" : "NO")  \(o["state_hash"]!)")
             if let e = o["expected_state_hash"] as? String, !e.isEmpty {

@@ -16,6 +16,8 @@ struct Figures {
     var round2Ms = 0.0, round2Bytes = 0
     var plainFile = 0, replicaFile = 0
     var hashA = "", hashB = "", hashPlain = ""
+    /// The same work on encrypted replicas (`EncryptedPhase`).
+    var encrypted = EncryptedPhase.Figures()
 }
 
 /// Runs a workload against plain SQLite (GRDB, no tracking) and against Fieldbook replicas, in one process.
@@ -190,6 +192,7 @@ struct Runner {
         f.hashB = try b.read { db in try Measure.stateHash(db, table: w.schema.name, columns: cols) }
         try a.dbQueue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         f.replicaFile = Measure.fileSize(a.path)
+        f.encrypted = try EncryptedPhase(workload: w, dir: dir).run()
         return f
     }
 }

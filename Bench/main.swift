@@ -33,7 +33,7 @@ if !skipSync {
                                binDir: binDir).run()
 }
 Report.print(results, sync: sync, json: json)
-let ok = results.allSatisfy { w, figs in figs.allSatisfy { $0.hashA == $0.hashB && $0.hashA == $0.hashPlain && (w.expectedHash == nil || $0.hashA == w.expectedHash) } }
+let ok = results.allSatisfy { w, figs in figs.allSatisfy { $0.hashA == $0.hashB && $0.hashA == $0.hashPlain && $0.encrypted.hash == $0.hashPlain && (w.expectedHash == nil || $0.hashA == w.expectedHash) } }
 if !ok {
     log("STATE HASH MISMATCH")
     exit(1)
