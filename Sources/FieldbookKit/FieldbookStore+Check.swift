@@ -38,10 +38,10 @@ public struct CheckReport: Codable, Sendable, Equatable {
 
 extension FieldbookStore {
     /// Records whose parent is missing, and records whose fields break a rule across fields —
-    /// after SQLite's integrity check has read every page of every table and index (on an
-    /// encrypted replica each page is authenticated as it is read: a damaged or altered page
-    /// fails the check with `.damaged`).
+    /// after every page of an encrypted replica has been read and authenticated (free pages
+    /// included) and SQLite's integrity check has passed: damage fails the check (`.damaged`).
     public func check() throws -> CheckReport {
+        do { _ = try replica.verifyPages() } catch { throw FieldbookError.from(error) }
         let problems = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
         if problems != ["ok"] {
             throw FieldbookError(.damaged, "the replica is damaged: \(problems.prefix(5).joined(separator: "; "))")

@@ -34,7 +34,7 @@ public enum FieldbookSchema {
         parent: ("person_id", "person")
     )
 
-    public static let incident = TableSchema(
+    public static let incident: TableSchema = TableSchema(
         name: "incident",
         columns: [
             ColumnSchema("region", required: true, check: Checks.region),
@@ -59,7 +59,7 @@ public enum FieldbookSchema {
         partition: "region",
         idCheck: Checks.uuid,
         parent: ("person_id", "person"),
-        rowCheck: { v throws(ModelError) in try checkIncident(v) }
+        rowCheck: { v throws(ModelError) in try checkFine(amount: v[incidentFineAmount], unit: v[incidentFineUnit]) }
     )
 
     public static let charge = TableSchema(
@@ -78,7 +78,7 @@ public enum FieldbookSchema {
         parent: ("incident_id", "incident")
     )
 
-    public static let source = TableSchema(
+    public static let source: TableSchema = TableSchema(
         name: "source",
         columns: [
             ColumnSchema("region", required: true, check: Checks.region),
@@ -93,7 +93,7 @@ public enum FieldbookSchema {
         partition: "region",
         idCheck: Checks.uuid,
         parent: ("incident_id", "incident"),
-        rowCheck: { v throws(ModelError) in try checkSource(v) }
+        rowCheck: { v throws(ModelError) in try checkSource(outlet: v[sourceOutlet], url: v[sourceURL]) }
     )
 
     /// All record tables, parents before children.
@@ -108,8 +108,15 @@ public enum FieldbookSchema {
     /// Checks that hold across fields of one incident (run on local writes and imports, and on
     /// apply where the whole row is known: `TableSchema.checkRow`).
     public static func checkIncident(_ values: [String: Value]) throws(ModelError) {
-        let amount = values["fine_amount"] ?? .null
-        let unit = values["fine_unit"] ?? .null
+        try checkFine(amount: values["fine_amount"] ?? .null, unit: values["fine_unit"] ?? .null)
+    }
+
+    static let incidentFineAmount: Int = incident.columnNames.firstIndex(of: "fine_amount")!
+    static let incidentFineUnit: Int = incident.columnNames.firstIndex(of: "fine_unit")!
+    static let sourceOutlet: Int = source.columnNames.firstIndex(of: "outlet")!
+    static let sourceURL: Int = source.columnNames.firstIndex(of: "url")!
+
+    static func checkFine(amount: Value, unit: Value) throws(ModelError) {
         if amount.isNull != unit.isNull {
             throw ModelError(.inconsistent, field: amount.isNull ? "incident.fine_amount" : "incident.fine_unit",
                              reason: "fine_amount and fine_unit go together: give both or neither")
@@ -118,7 +125,11 @@ public enum FieldbookSchema {
 
     /// A source must say where the fact comes from: an outlet or a URL.
     public static func checkSource(_ values: [String: Value]) throws(ModelError) {
-        if (values["outlet"] ?? .null).isNull && (values["url"] ?? .null).isNull {
+        try checkSource(outlet: values["outlet"] ?? .null, url: values["url"] ?? .null)
+    }
+
+    static func checkSource(outlet: Value, url: Value) throws(ModelError) {
+        if outlet.isNull && url.isNull {
             throw ModelError(.missingField, field: "source.outlet", reason: "a source needs an outlet or a URL")
         }
     }

@@ -43,15 +43,15 @@ public struct TableSchema: Sendable {
     /// The parent of each row, when the table is a child table: the column holding the parent's
     /// id and the parent's table. A child belongs to its parent's partition.
     public var parent: (column: String, table: String)?
-    /// A rule across the fields of one row (values by field name), run where the whole row is
+    /// A rule across the fields of one row (values in column order), run where the whole row is
     /// known: local writes, and a row that arrives whole from one write (`checkRow`).
-    public var rowCheck: (@Sendable ([String: Value]) throws(ModelError) -> Void)?
+    public var rowCheck: (@Sendable ([Value]) throws(ModelError) -> Void)?
     private let positions: [String: Int]
 
     public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = [],
                 partition: String? = nil, idCheck: (@Sendable (String, String) throws(ModelError) -> Void)? = nil,
                 parent: (column: String, table: String)? = nil,
-                rowCheck: (@Sendable ([String: Value]) throws(ModelError) -> Void)? = nil) {
+                rowCheck: (@Sendable ([Value]) throws(ModelError) -> Void)? = nil) {
         self.rowCheck = rowCheck
         self.partition = partition
         self.idCheck = idCheck
@@ -93,10 +93,8 @@ public struct TableSchema: Sendable {
             let v = i < values.count ? values[i] : .null
             if v.isNull || v.text == "" { throw ModelError(.missingField, field: "\(name).\(c.name)", reason: "is required") }
         }
-        guard crossField, let rowCheck else { return }
-        var byName: [String: Value] = [:]
-        for (i, c) in columns.enumerated() where i < values.count { byName[c.name] = values[i] }
-        try rowCheck(byName)
+        guard crossField, let rowCheck, values.count == columns.count else { return }
+        try rowCheck(values)
     }
 
     /// Checks one value for the column at `index`: type, presence, and the column's own check.

@@ -199,6 +199,23 @@ public final class Replica: Sendable {
         try dbQueue.write(body)
     }
 
+    /// Like `writeDatabase`, but the commit does not wait for the disk (`synchronous = OFF` for
+    /// this transaction only): for bookkeeping that must survive the process, not a power cut.
+    public func writeDatabaseUnsynced<T>(_ body: (Database) throws -> T) throws -> T {
+        try dbQueue.writeWithoutTransaction { db in
+            let level = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 2
+            try db.execute(sql: "PRAGMA synchronous = OFF")
+            defer { try? db.execute(sql: "PRAGMA synchronous = \(level)") }
+            var result: T?
+            try db.inTransaction {
+                result = try body(db)
+                return .commit
+            }
+            guard let result else { throw ReplicaError(.database, "the transaction produced no result") }
+            return result
+        }
+    }
+
     /// Runs `body` with read access to the database.
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         try dbQueue.read(body)

@@ -121,7 +121,8 @@ public struct SyncEngine: Sendable {
             // The push's id is kept until it is acknowledged, so that a retry after a lost answer repeats it.
             let id = inflight ?? Self.newPushID()
             if inflight == nil {
-                try local { try replica.writeDatabase { db in try Remotes.update(db, remote.name, "push_inflight = ?", [id]) } }
+                // Kept across a failed sync; a power cut losing it only costs a needless new site id.
+                try local { try replica.writeDatabaseUnsynced { db in try Remotes.update(db, remote.name, "push_inflight = ?", [id]) } }
                 inflight = id
             }
             let response: PushResponse

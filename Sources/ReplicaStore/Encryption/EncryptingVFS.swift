@@ -85,6 +85,11 @@ enum EncryptingVFS {
         lock.withLock { keys[full] = nil }
     }
 
+    static func cipher(forPath path: String) -> PageCipher? {
+        let full = fullPath(path)
+        return lock.withLock { keys[full] }
+    }
+
     static var anyRegistered: Bool { lock.withLock { !keys.isEmpty } }
 
     // MARK: Files
@@ -239,6 +244,9 @@ enum EncryptingVFS {
             }
             let lo = max(start, offset), hi = min(start + Int64(pageSize), end)
             (page.baseAddress! + Int(lo - start)).copyMemory(from: buffer + Int(lo - offset), byteCount: Int(hi - lo))
+            // Page 1 says how many bytes per page SQLite leaves free (header byte 20): sealing a
+            // page whose last bytes hold data would destroy it, so that is refused outright.
+            if st.kind == .database, start == 0, page[20] < UInt8(PageCipher.reserve) { return SQLITE_IOERR_WRITE }
             do { try cipher.seal(page, at: place) } catch { return SQLITE_IOERR_WRITE }
             let r = m.xWrite(s, page.baseAddress, Int32(pageSize), start + shift)
             if r != SQLITE_OK { return r }

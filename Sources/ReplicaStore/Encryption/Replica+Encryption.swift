@@ -145,6 +145,28 @@ extension Replica {
         }
     }
 
+    /// Reads every page of the encrypted database file (free pages included) and authenticates
+    /// it; returns the number of pages, or throws `.damaged` naming the first page that fails.
+    public func verifyPages() throws -> Int {
+        guard let cipher = EncryptingVFS.cipher(forPath: path) else { return 0 }
+        let fd = Foundation.open(path, O_RDONLY)
+        guard fd >= 0 else { throw ReplicaError(.database, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: EncryptingVFS.pageSize, alignment: 16)
+        defer { page.deallocate() }
+        var n: Int64 = 0
+        while true {
+            let got = pread(fd, page.baseAddress, EncryptingVFS.pageSize, off_t(EncryptingVFS.headerSize + n * Int64(EncryptingVFS.pageSize)))
+            if got == 0 { break }
+            guard got == EncryptingVFS.pageSize else { throw ReplicaError(.damaged, "\(path) is damaged: its last page is cut short (truncated?)") }
+            n += 1
+            guard cipher.open(page, at: .page(n)) else {
+                throw ReplicaError(.damaged, "\(path) is damaged or was tampered with: page \(n) does not authenticate")
+            }
+        }
+        return Int(n)
+    }
+
     /// The key slots of an encrypted replica (for `status`).
     public static func keySlots(path: String) throws -> KeySlots { try KeySlots.read(path: path) }
 }
