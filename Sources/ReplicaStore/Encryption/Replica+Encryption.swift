@@ -21,17 +21,7 @@ extension Replica {
     /// behind them whose pages keep `PageCipher.reserve` bytes free, in WAL mode; registers
     /// its key with the VFS.
     static func createEncryptedFile(path: String, passphrase: String, cost: KeySlots.Cost) throws {
-        let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw ReplicaError(.alreadyInitialized, "cannot create \(path): \(String(cString: strerror(errno)))") }
-        close(fd)
-        var slots = KeySlots(cost: cost)
-        let dataKey = SymmetricKey(size: .bits256)
-        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
-        var kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
-        kinds[slot] = .key
-        try slots.sealKinds(kinds, dataKey: dataKey)
-        try slots.write(path: path)
-        EncryptingVFS.register(path: path, key: dataKey)
+        try startEncryptedFile(path: path, passphrase: passphrase, cost: cost)
         // The reserve is fixed by the first page written, so it is written here, on a connection
         // of our own, before GRDB opens the file.
         var db: OpaquePointer?
@@ -45,6 +35,23 @@ extension Replica {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
             throw ReplicaError(.database, "cannot create \(path): \(String(cString: sqlite3_errmsg(db)))")
         }
+    }
+
+    /// Creates `path` (mode 0600, refusing an existing file) holding only key slots: a new random
+    /// data key in one slot under `passphrase`, the map of slot kinds; registers the key with
+    /// the VFS, so that SQLite's pages written behind the slots are sealed.
+    static func startEncryptedFile(path: String, passphrase: String, cost: KeySlots.Cost) throws {
+        let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw ReplicaError(.alreadyInitialized, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        var slots = KeySlots(cost: cost)
+        let dataKey = SymmetricKey(size: .bits256)
+        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
+        var kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
+        kinds[slot] = .key
+        try slots.sealKinds(kinds, dataKey: dataKey)
+        try slots.write(path: path)
+        EncryptingVFS.register(path: path, key: dataKey)
     }
 
     /// Finds what `passphrase` opens in the key slots of the encrypted file at `path`.
@@ -182,17 +189,7 @@ extension Replica {
         EncryptingVFS.install()
         let target = path + ".encrypting"
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
-        let fd = Foundation.open(target, O_RDWR | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw ReplicaError(.database, "cannot create \(target): \(String(cString: strerror(errno)))") }
-        close(fd)
-        var slots = KeySlots(cost: cost)
-        let dataKey = SymmetricKey(size: .bits256)
-        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
-        var kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
-        kinds[slot] = .key
-        try slots.sealKinds(kinds, dataKey: dataKey)
-        try slots.write(path: target)
-        EncryptingVFS.register(path: target, key: dataKey)
+        try startEncryptedFile(path: target, passphrase: passphrase, cost: cost)
         defer { EncryptingVFS.unregister(path: target) }
         try vacuum(from: path, into: target, reserve: PageCipher.reserve)
         try syncFile(target)
