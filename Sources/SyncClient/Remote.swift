@@ -44,7 +44,7 @@ public enum Remotes {
     }
 
     /// Columns added after the first release, added to older replicas when they are next written.
-    static func migrate(_ db: Database) throws {
+    public static func migrate(_ db: Database) throws {
         guard try db.tableExists("_fb_remote") else { return }
         let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
         for c in ["held", "push_ack", "push_inflight", "regions"] where !columns.contains(c) {

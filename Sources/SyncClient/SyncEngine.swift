@@ -54,6 +54,8 @@ public struct SyncEngine: Sendable {
     /// `progress` is called after every batch with the running totals.
     public func run(progress: @Sendable (SyncSummary) -> Void = { _ in }) async throws -> SyncSummary {
         var summary = SyncSummary()
+        // A replica of an earlier release gets the sync state's later columns first.
+        try local { try replica.writeDatabase { db in try Remotes.migrate(db) } }
         do {
             do {
                 try await push(&summary, progress)

@@ -220,6 +220,10 @@ import Testing
         #expect(ok(try cli.run(["export", "--format", "csv"], db: a)).stdout == plainList)
         #expect(ok(try cli.run(["status"], db: a)).stdout.contains("encrypted yes"))
         #expect(try cli.run(["encrypt"], db: a).status == 65, "once is enough")
+        // Its sync state (a remote added by that release) is upgraded too: the sync fails only
+        // because the fixture's server is not there.
+        let sync = try cli.run(["sync", "--attempts", "1"], db: a)
+        #expect(sync.status == 69 && !sync.stderr.contains("SQLite"), "\(sync.status) \(sync.stderr)")
     }
 
     /// `kill -9` of a writer in the middle of a large import, again and again: the replica
