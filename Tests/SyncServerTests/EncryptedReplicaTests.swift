@@ -87,6 +87,25 @@ import Testing
         #expect(try !Self.leaks(in: dir, of: secrets).isEmpty)
     }
 
+    /// `init` without a passphrase (no terminal to ask on) or with one too short creates
+    /// nothing; `--unencrypted` is a plain file that `status` calls out.
+    @Test func initNeedsAPassphraseUnlessToldOtherwise() throws {
+        let cli = try CLIRunner()
+        let a = db(cli, "a")
+        let none = try cli.run(["init", "--region", "almaty"], db: a, env: ["FIELDBOOK_PASSPHRASE": ""])
+        #expect(none.status == 78 && none.stderr.contains("FIELDBOOK_PASSPHRASE"), "\(none.status) \(none.stderr)")
+        let short = try cli.run(["init", "--region", "almaty"], db: a, env: ["FIELDBOOK_PASSPHRASE": "short"])
+        #expect(short.status == 65 && short.stderr.contains("at least 8"), "\(short.status) \(short.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: a), "nothing created")
+        let file = try cli.file("pass", "from a file, not the environment\n")
+        ok(try cli.run(["init", "--region", "almaty", "--passphrase-file", file], db: a, env: ["FIELDBOOK_PASSPHRASE": ""]))
+        ok(try cli.run(["status", "--passphrase-file", file], db: a, env: ["FIELDBOOK_PASSPHRASE": ""]))
+        #expect(try cli.run(["status"], db: a).status == 78, "the environment's passphrase is not this one")
+        let plain = db(cli, "plain")
+        ok(try cli.run(["init", "--region", "almaty", "--unencrypted"], db: plain, env: ["FIELDBOOK_PASSPHRASE": ""]))
+        #expect(ok(try cli.run(["status"], db: plain)).stdout.contains("encrypted NO"))
+    }
+
     /// Wrong or missing passphrase, truncated file, a flipped byte, swapped pages: each a clear
     /// error with its exit code, and the file exactly as before.
     @Test func wrongPassphraseAndTamperingAreClearErrorsThatWriteNothing() throws {
