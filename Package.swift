@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "FieldbookModel", "ReplicaStore",
                 .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/FieldbookKit"
         ),

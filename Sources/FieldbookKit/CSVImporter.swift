@@ -151,7 +151,9 @@ extension FieldbookStore {
                 var fields = ["name": c["person_name"]!]
                 for (col, f) in CSVFormat.personFields where !(c[col] ?? "").isEmpty { fields[f] = c[col]! }
                 let distinct = uniqueSpellings(row.aliases, excluding: [c["person_name"]!])
-                personID = try addPerson(w, fields: fields, aliases: distinct, region: region)
+                // Derived ids: the same file imported on another laptop makes the same records.
+                personID = try addPerson(w, fields: fields, aliases: distinct, region: region,
+                                         seed: "\(region)|\(CSVFormat.nameKey(c["person_name"]!))|\(c["person_born"] ?? "")")
                 report.personsCreated += 1
                 report.aliasesAdded += distinct.count
                 matched.insert(personID)
@@ -168,7 +170,10 @@ extension FieldbookStore {
                                                                           url: c["source_url"].flatMap { $0.isEmpty ? nil : $0 },
                                                                           published: c["source_date"].flatMap { $0.isEmpty ? nil : $0 },
                                                                           reliability: c["reliability"].flatMap { $0.isEmpty ? nil : $0 })],
-                                    region: nil)
+                                    region: nil,
+                                    seed: (c["ref"] ?? "").isEmpty
+                                        ? "\(region)|\(personID)|" + CSVFormat.columns.map { c[$0] ?? "" }.joined(separator: "\u{1F}")
+                                        : "\(region)|ref|\(c["ref"]!)")
             } catch {
                 let e = FieldbookError.from(error)
                 throw FieldbookError(e.kind, "\(name):\(row.line): \(e.message)")
@@ -183,7 +188,7 @@ extension FieldbookStore {
         guard let person = try w.values("person", id: id) else { return 0 }
         let known = try String.fetchAll(w.db, sql: "SELECT name FROM alias WHERE person_id = ?", arguments: [id]) + [person.text("name") ?? ""]
         let new = uniqueSpellings([row.cells["person_name"]!] + row.aliases, excluding: known)
-        for a in new { try addAlias(w, personID: id, name: a, region: person.text("region") ?? region) }
+        for a in new { try addAlias(w, personID: id, name: a, region: person.text("region") ?? region, derived: true) }
         var fill: [String: Value] = [:]
         for (col, f) in CSVFormat.personFields {
             let v = row.cells[col] ?? ""

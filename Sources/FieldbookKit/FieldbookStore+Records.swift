@@ -27,17 +27,20 @@ extension FieldbookStore {
         try write { w in try addPerson(w, fields: fields, aliases: aliases, region: region ?? self.region) }
     }
 
-    func addPerson(_ w: ReplicaWriter, fields: [String: String], aliases: [String], region: String) throws -> String {
-        let id = Self.newID()
+    /// - Parameter seed: for an import, what identifies the person in it: the id (and the ids of
+    ///   its aliases) are then derived from it (`NameBasedID`), else random.
+    func addPerson(_ w: ReplicaWriter, fields: [String: String], aliases: [String], region: String, seed: String? = nil) throws -> String {
+        let id = seed.map { NameBasedID.make("person|\($0)") } ?? Self.newID()
         var values = try Self.values(fields, table: FieldbookSchema.person, allowed: ["name", "born", "sex", "occupation", "affiliation", "notes"])
         values["region"] = .text(region)
         try w.insert("person", id: id, values: values)
-        for a in aliases { try addAlias(w, personID: id, name: a, region: region) }
+        for a in aliases { try addAlias(w, personID: id, name: a, region: region, derived: seed != nil) }
         return id
     }
 
-    func addAlias(_ w: ReplicaWriter, personID: String, name: String, region: String) throws {
-        try w.insert("alias", id: Self.newID(), values: ["region": .text(region), "person_id": .text(personID), "name": .text(name)])
+    func addAlias(_ w: ReplicaWriter, personID: String, name: String, region: String, derived: Bool = false) throws {
+        let id = derived ? NameBasedID.make("alias|\(personID)|\(CSVFormat.nameKey(name))") : Self.newID()
+        try w.insert("alias", id: id, values: ["region": .text(region), "person_id": .text(personID), "name": .text(name)])
     }
 
     /// Adds an incident with its charges and sources in one transaction; returns the new id.
@@ -47,7 +50,7 @@ extension FieldbookStore {
     }
 
     func addIncident(_ w: ReplicaWriter, personID: String, fields: [String: String], articles: [String], sources: [SourceInput],
-                     region: String?) throws -> String {
+                     region: String?, seed: String? = nil) throws -> String {
         let pid = personID.lowercased()
         guard let person = try w.values("person", id: pid) else {
             throw FieldbookError(.notFound, "person: no person with id \(personID)")
@@ -60,28 +63,32 @@ extension FieldbookStore {
         if let ref = values["ref"]?.text, let other = try incidentID(ref: ref, w.db) {
             throw FieldbookError(.invalidInput, "incident.ref: \"\(ref)\" is already used by incident \(other)")
         }
-        let id = Self.newID()
+        let id = seed.map { NameBasedID.make("incident|\($0)") } ?? Self.newID()
+        let derived = seed != nil
+        let owner = values["region"]?.text ?? self.region
         try w.insert("incident", id: id, values: values)
-        for a in articles { try addCharge(w, incidentID: id, article: a, region: values["region"]!.text!) }
-        for s in sources where !s.isEmpty { try addSource(w, incidentID: id, source: s, region: values["region"]!.text!) }
+        for a in articles { try addCharge(w, incidentID: id, article: a, region: owner, derived: derived) }
+        for s in sources where !s.isEmpty { try addSource(w, incidentID: id, source: s, region: owner, derived: derived) }
         return id
     }
 
-    func addCharge(_ w: ReplicaWriter, incidentID: String, article: String, region: String) throws {
+    func addCharge(_ w: ReplicaWriter, incidentID: String, article: String, region: String, derived: Bool = false) throws {
         let c = try ChargeRef(article, field: "charge.article")
-        try w.insert("charge", id: Self.newID(), values: [
+        let id = derived ? NameBasedID.make("charge|\(incidentID)|\(c.description)") : Self.newID()
+        try w.insert("charge", id: id, values: [
             "region": .text(region), "incident_id": .text(incidentID), "code": .text(c.code.rawValue),
             "article": .text(c.article), "part": .textOrNull(c.part),
         ])
     }
 
-    func addSource(_ w: ReplicaWriter, incidentID: String, source s: SourceInput, region: String) throws {
+    func addSource(_ w: ReplicaWriter, incidentID: String, source s: SourceInput, region: String, derived: Bool = false) throws {
         let values: [String: Value] = [
             "region": .text(region), "incident_id": .text(incidentID), "outlet": .textOrNull(s.outlet),
             "url": .textOrNull(s.url), "published": .textOrNull(s.published), "reliability": .textOrNull(s.reliability),
         ]
         try FieldbookSchema.checkSource(values)
-        try w.insert("source", id: Self.newID(), values: values)
+        let id = derived ? NameBasedID.make("source|\(incidentID)|\(s.outlet ?? "")|\(s.url ?? "")|\(s.published ?? "")") : Self.newID()
+        try w.insert("source", id: id, values: values)
     }
 
     func incidentID(ref: String, _ db: Database) throws -> String? {

@@ -77,3 +77,40 @@ import Testing
         }
     }
 }
+
+/// Issue 10, item 5: imported records get ids derived from what identifies them in the file
+/// (region and `ref`, or the row; the person's region, name and birth), so the same CSV
+/// imported on two laptops syncs into one set of records, not two.
+@Suite(.serialized) struct ImportOnTwoLaptopsTests {
+    @Test func theSameFileImportedOnTwoLaptopsSyncsIntoOneSetOfRecords() throws {
+        let cli = try CLIRunner()
+        let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
+        defer { server.stop() }
+        let token = try server.token("almaty", regions: "almaty")
+        let (a, b) = (cli.dir.appendingPathComponent("a.sqlite").path, cli.dir.appendingPathComponent("b.sqlite").path)
+        for (path, device) in [(a, "laptop-a"), (b, "laptop-b")] {
+            #expect(try cli.run(["init", "--region", "almaty", "--device", device], db: path).status == 0)
+            #expect(try cli.run(["import", CLIRunner.fixture], db: path).status == 0)
+            #expect(try cli.run(["remote", "add", "hq", server.url, "--token-file", try cli.file("t", token)], db: path).status == 0)
+        }
+        let alone = try cli.run(["export", "--format", "json"], db: a).stdout
+        for path in [a, b, a] { #expect(try cli.run(["sync"], db: path).status == 0) }
+        func counts(_ path: String) throws -> (persons: Int, incidents: Int, aliases: Int) {
+            let persons = try JSONSerialization.jsonObject(with: Data(cli.run(["list", "persons", "--json"], db: path).stdout.utf8)) as! [[String: Any]]
+            let incidents = persons.reduce(0) { $0 + (($1["incidents"] as? [Any])?.count ?? 0) }
+            let aliases = persons.reduce(0) { $0 + (($1["aliases"] as? [Any])?.count ?? 0) }
+            return (persons.count, incidents, aliases)
+        }
+        let single = try JSONSerialization.jsonObject(with: Data(alone.utf8)) as! [String: Any]
+        let singlePersons = (single["persons"] as! [[String: Any]])
+        for path in [a, b] {
+            let c = try counts(path)
+            #expect(c.persons == singlePersons.count && c.persons == 31, "\(path): \(c)")
+            #expect(c.incidents == 49 && c.aliases == 17, "\(path): \(c)")
+        }
+        #expect(try cli.run(["export", "--format", "csv"], db: a).stdout == cli.run(["export", "--format", "csv"], db: b).stdout)
+        // Importing it again changes nothing, here or there.
+        let again = try cli.run(["import", CLIRunner.fixture], db: b)
+        #expect(again.stdout.contains("0 incidents added, 49 already present"), "\(again.stdout)")
+    }
+}
