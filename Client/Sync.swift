@@ -17,10 +17,13 @@ struct RemoteCommand: ParsableCommand {
         @Argument(help: "Its URL, e.g. http://127.0.0.1:8080") var url: String
         @Option(help: "A file holding the token from `fieldbook-server token create`.") var tokenFile: String?
         @Option(help: "The token itself (lands in shell history: prefer --token-file or the prompt).") var token: String?
+        @Flag(help: "Allow plain http:// to a machine other than this one (the token and records cross the network in clear).")
+        var insecure = false
 
         func run() throws {
             try SyncCLI.run {
-                let store = try replica.open()  // first: a wrong passphrase stops before the token is asked for
+                let store = try replica.open()  // first: a wrong passphrase or URL stops before the token is asked for
+                try Remotes.checkURL(url, insecure: insecure)
                 let value: String
                 if let token {
                     warn("--token leaves the token in your shell history; prefer --token-file FILE, standard input or the prompt")
@@ -35,7 +38,10 @@ struct RemoteCommand: ParsableCommand {
                 } else {
                     value = (readLine() ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                 }
-                try Remotes.add(store.replica, name: name, url: url, token: value)
+                try Remotes.add(store.replica, name: name, url: url, token: value, insecure: insecure)
+                if insecure, url.lowercased().hasPrefix("http://") {
+                    warn("\(name) is reached over plain http://: anyone on the path can read the token and every record")
+                }
                 if !store.replica.isEncrypted {
                     warn("this replica is NOT encrypted: the token is stored in clear in \(replica.path)")
                 }

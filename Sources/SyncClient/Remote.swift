@@ -60,13 +60,33 @@ public enum Remotes {
                regions: (r["regions"] as String?).map { $0.split(separator: ",").map(String.init) })
     }
 
-    public static func add(_ replica: Replica, name: String, url: String, token: String) throws {
+    /// Whether `host` is this machine (127.0.0.0/8, ::1, localhost): the only place plain HTTP
+    /// may go without `--insecure`.
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if h == "localhost" || h == "::1" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { p in UInt8(p) != nil }
+    }
+
+    /// Checks a remote's URL: http(s) with a host; plain `http://` only to this machine unless `insecure`.
+    public static func checkURL(_ url: String, insecure: Bool) throws {
+        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = u.host else {
+            throw SyncClientError(.invalidInput, "URL \"\(url)\" is not an http(s) URL such as http://127.0.0.1:8080")
+        }
+        if scheme == "http" && !isLoopback(host) && !insecure {
+            throw SyncClientError(.invalidInput,
+                "URL \"\(url)\": plain http:// to another machine would show the token and every record to anyone on the path; use https://, or --insecure if you must")
+        }
+    }
+
+    /// Adds a remote. Plain `http://` to anything but this machine is refused (the token and
+    /// every record would cross the network readable and alterable) unless `insecure`.
+    public static func add(_ replica: Replica, name: String, url: String, token: String, insecure: Bool = false) throws {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw SyncClientError(.invalidInput, "remote name \"\(name)\": use letters, digits, '-' and '_'")
         }
-        guard let u = URL(string: url), let scheme = u.scheme, ["http", "https"].contains(scheme), u.host != nil else {
-            throw SyncClientError(.invalidInput, "URL \"\(url)\" is not an http(s) URL such as http://127.0.0.1:8080")
-        }
+        try checkURL(url, insecure: insecure)
         guard !token.isEmpty, !token.contains(where: { $0.isWhitespace }) else {
             throw SyncClientError(.invalidInput, "--token: give the token printed by `fieldbook-server token create`")
         }

@@ -109,3 +109,25 @@ import Testing
         #expect((mamay.first?["aliases"] as? [String])?.contains("Zhanbolat Mamai") == true)
     }
 }
+
+/// Issue 9, item 7 (in part): `remote add` refuses plain http:// to another machine before any
+/// connection (it never connects), unless `--insecure`; loopback and https are accepted.
+@Suite struct RemoteURLTests {
+    @Test func plainHTTPToAnotherMachineIsRefusedUnlessInsecure() throws {
+        let cli = try CLIRunner()
+        #expect(try cli.run(["init", "--region", "almaty"]).status == 0)
+        let token = try cli.file("token", "fb_test_token\n")
+        for url in ["http://192.0.2.10:8080", "http://fieldbook.example.org", "http://128.0.0.1", "HTTP://10.0.0.1"] {
+            let r = try cli.run(["remote", "add", "r", url, "--token-file", token])
+            #expect(r.status == 65 && r.stderr.contains("plain http://"), "\(url): \(r.status) \(r.stderr)")
+        }
+        #expect(try cli.run(["remote", "list"]).line.isEmpty, "nothing was added")
+        for (i, url) in ["http://127.0.0.1:8080", "http://127.1.2.3:9", "http://localhost:8080", "http://[::1]:8080", "https://fieldbook.example.org"].enumerated() {
+            let r = try cli.run(["remote", "add", "ok\(i)", url, "--token-file", token])
+            #expect(r.status == 0, "\(url): \(r.stderr)")
+        }
+        let insecure = try cli.run(["remote", "add", "lan", "http://192.0.2.10:8080", "--token-file", token, "--insecure"])
+        #expect(insecure.status == 0 && insecure.stderr.contains("plain http://"), "\(insecure.stderr)")
+        #expect(try cli.run(["remote", "list"]).stdout.split(separator: "\n").count == 6)
+    }
+}
