@@ -16,7 +16,6 @@ public struct Remote: Sendable, Equatable {
     public var pullCursor: String?
     public var lastSync: String?
     public var lastError: String?
-    public var quarantined: Int
     /// This device's changes that the server held at the last sync, and why.
     public var held: [QuarantineNote]
     /// The regions its token covered at the last sync (`*`: every region); nil before the first
@@ -34,6 +33,8 @@ public struct Remote: Sendable, Equatable {
 public enum Remotes {
     static let originBase: Int64 = 1 << 20
 
+    /// `quarantined` is no longer written (what the server holds is in `held`); the column stays
+    /// so that files of every release have the same table.
     static func ensureTable(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS _fb_remote (
@@ -55,7 +56,7 @@ public enum Remotes {
     static func remote(_ r: Row) -> Remote {
         Remote(name: r["name"], url: r["url"], token: r["token"], origin: originBase + (r["id"] as Int64),
                pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], lastSync: r["last_sync"],
-               lastError: r["last_error"], quarantined: r["quarantined"],
+               lastError: r["last_error"],
                held: (r["held"] as String?).flatMap { try? JSONDecoder().decode([QuarantineNote].self, from: Data($0.utf8)) } ?? [],
                regions: (r["regions"] as String?).map { $0.split(separator: ",").map(String.init) })
     }
@@ -134,8 +135,8 @@ public enum Remotes {
         try db.execute(sql: "UPDATE _fb_remote SET push_cursor = 0, pull_cursor = NULL, push_ack = NULL, push_inflight = NULL")
     }
 
+    /// Updates a remote's sync state (`SyncEngine.run` has migrated the table first).
     static func update(_ db: Database, _ name: String, _ sql: String, _ args: StatementArguments) throws {
-        try migrate(db)
         try db.execute(sql: "UPDATE _fb_remote SET \(sql) WHERE name = ?", arguments: args + [name])
     }
 

@@ -141,8 +141,7 @@ public struct SyncEngine: Sendable {
             let saved = cursor
             try local {
                 try replica.writeDatabase { db in
-                    try Remotes.update(db, remote.name, "push_cursor = ?, push_ack = ?, push_inflight = NULL, quarantined = quarantined + ?",
-                                       [saved, id, response.quarantined.count])
+                    try Remotes.update(db, remote.name, "push_cursor = ?, push_ack = ?, push_inflight = NULL", [saved, id])
                 }
             }
             for q in response.quarantined {
