@@ -68,8 +68,12 @@ public final class CLIRunner: @unchecked Sendable {
         return path
     }
 
+    /// The shared fixture of real cases: `../shared/fixtures/kz-cases.csv` beside the clone when
+    /// it is there, else the copy in `Tests/Fixtures` (so that a lone fresh clone tests too).
     public static var fixture: String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kz-cases.csv").path
+        let shared = root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/kz-cases.csv").path
+        if FileManager.default.fileExists(atPath: shared) { return shared }
+        return root.appendingPathComponent("Tests/Fixtures/kz-cases.csv").path
     }
 }
