@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "FieldbookModel", targets: ["FieldbookModel"]),
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
+        .library(name: "SealedSync", targets: ["SealedSync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -30,6 +31,16 @@ let package = Package(
         .target(name: "FieldbookModel", path: "Sources/FieldbookModel"),
         // Pure sync core: hybrid logical clock, LWW resolution, causal length. No I/O.
         .target(name: "SyncCore", dependencies: ["FieldbookModel"], path: "Sources/SyncCore"),
+        // Sealed sync: cells sealed under region keys, device keys, key wrapping (swift-crypto only).
+        .target(
+            name: "SealedSync",
+            dependencies: [
+                "FieldbookModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Sources/SealedSync"
+        ),
         // The SQLite replica (GRDB): schema, capture of local writes, applying changesets, history.
         .target(
             name: "ReplicaStore",
@@ -72,7 +83,8 @@ let package = Package(
         .target(
             name: "SyncClient",
             dependencies: [
-                "FieldbookModel", "SyncCore", "ReplicaStore",
+                "FieldbookModel", "SyncCore", "ReplicaStore", "SealedSync",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -85,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook",
             dependencies: [
-                "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient",
+                "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient", "SealedSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Client"

@@ -8,11 +8,11 @@ struct Fieldbook: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 ok, 64 usage error, 65 invalid data (nothing written), 66 no such record,
             67 replica missing or already present, 69 server unreachable, 70 failure, 74 replica damaged or tampered with,
-            77 refused by the server, 78 passphrase missing or wrong; 1 from `check`: something found.
+            75 waiting for a coordinator's approval (sync), 77 refused by the server, 78 passphrase missing or wrong; 1 from `check`: something found.
             """,
         version: "0.1.0",
         subcommands: [Init.self, PersonCommand.self, IncidentCommand.self, List.self, Show.self, Edit.self, Delete.self, Restore.self,
                       History.self, Import.self, Export.self, Check.self, RemoteCommand.self, Sync.self, Status.self,
-                      PassphraseCommand.self, Wipe.self, Encrypt.self, Decrypt.self]
+                      PassphraseCommand.self, Wipe.self, Encrypt.self, Decrypt.self, KeysCommand.self]
     )
 }

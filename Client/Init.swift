@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldbookKit
 import ReplicaStore
+import SyncClient
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +17,8 @@ struct Init: ParsableCommand {
             let protection: ReplicaProtection = unencrypted
                 ? .none : .passphrase(try Passphrase.new(file: replica.passphraseFile, what: "passphrase"), cost: Passphrase.cost)
             let store = try FieldbookStore.create(path: replica.path, region: region, device: device, protection: protection)
+            // The device's key pairs (sealed sync), kept only inside this replica.
+            _ = try KeyStore.deviceKeys(store.replica)
             print("created \(replica.path): region \(store.region), site \(store.replica.info.site)\(unencrypted ? " (NOT encrypted)" : ", encrypted")")
         }
     }

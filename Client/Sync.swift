@@ -3,6 +3,7 @@ import FieldbookKit
 import Foundation
 import Logging
 import ReplicaStore
+import SealedSync
 import SyncClient
 
 struct RemoteCommand: ParsableCommand {
@@ -123,7 +124,14 @@ struct Sync: AsyncParsableCommand {
                     t.pushed += s.pushed
                     t.pulled += s.pulled
                     t.held = s.held
+                    t.refused += s.refused
+                    t.waitingForKey = s.waitingForKey
                     totals[r.name] = t
+                } catch let e as SyncClientError where e.kind == .waiting {
+                    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    FileHandle.standardError.write(Data("fieldbook: waiting: \(r.name): \(Terminal.safe(e.message))\n".utf8))
+                    failed = e
+                    totals[r.name] = nil
                 } catch {
                     if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
                     FileHandle.standardError.write(Data("fieldbook: error: \(r.name): \(Terminal.safe((error as? SyncClientError)?.message ?? "\(error)"))\n".utf8))
@@ -136,7 +144,10 @@ struct Sync: AsyncParsableCommand {
         }
         for r in remotes {
             guard let s = totals[r.name] else { continue }
-            print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.held.isEmpty ? "" : ", \(s.held.count) held by the server (see `fieldbook status`)")")
+            print("\(remotes.count > 1 ? "\(r.name): " : "")pushed \(s.pushed), pulled \(s.pulled)\(s.held.isEmpty ? "" : ", \(s.held.count) held by the server (see `fieldbook status`)")\(s.refused == 0 ? "" : ", \(s.refused) received change\(s.refused == 1 ? "" : "s") kept aside (see `fieldbook check`)")")
+            for region in s.waitingForKey {
+                warn("\(r.name): changes of region \(region) stay here: this device holds no key for it yet (a coordinator creates it with `fieldbook keys create \(region)` and approves this device)")
+            }
         }
         try? await client.shutdown()
         for w in (try? RegionCoverage.warnings(store.replica)) ?? [] { warn(w) }
@@ -189,6 +200,15 @@ enum SyncCLI {
     }
 
     static func fail(_ error: any Error) throws -> Never {
+        if let e = error as? SealedSyncError {
+            FileHandle.standardError.write(Data("fieldbook: error: \(Terminal.safe(e.message))\n".utf8))
+            switch e.kind {
+            case .doesNotOpen: throw ExitCode(78)
+            case .fingerprintMismatch, .untrusted: throw ExitCode(77)
+            case .malformed: throw ExitCode(65)
+            case .missingKey: throw ExitCode(70)
+            }
+        }
         if let e = error as? SyncClientError {
             FileHandle.standardError.write(Data("fieldbook: error: \(Terminal.safe(e.message))\n".utf8))
             throw ExitCode(exitCode(e))
@@ -204,6 +224,7 @@ enum SyncCLI {
         case .transient: return 69
         case .invalidInput: return 65
         case .local: return 70
+        case .waiting: return 75
         }
     }
 }

@@ -109,7 +109,11 @@ struct BinaryReader {
             guard d.isFinite else { throw fail(what, "is not a finite number") }
             return .real(d)
         case 3: return .text(try string(what))
-        case let t: throw fail(what, "has value tag \(t); tags are 0 null, 1 integer, 2 real, 3 text")
+        case 4:
+            let n = try count(what)
+            guard n <= WireLimits.maxSealedBytes else { throw fail(what, "is a sealed value of \(n) bytes; at most \(WireLimits.maxSealedBytes)") }
+            return .sealed(Array(try raw(n, what)))
+        case let t: throw fail(what, "has value tag \(t); tags are 0 null, 1 integer, 2 real, 3 text, 4 sealed")
         }
     }
 

@@ -42,6 +42,10 @@ struct BinaryWriter {
                 x >>= 8
             }
         case .text(let s): byte(3); string(s)
+        case .sealed(let b):
+            byte(4)
+            count(b.count)
+            bytes.append(contentsOf: b)
         }
     }
 }

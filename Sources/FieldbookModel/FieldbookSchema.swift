@@ -99,6 +99,15 @@ public enum FieldbookSchema {
     /// All record tables, parents before children.
     public static let tables: [TableSchema] = [person, alias, incident, charge, source]
 
+    /// The record tables as a server keeps them: regions and parent ids clear, every other field sealed.
+    public static let sealedTables: [TableSchema] = tables.map(\.sealedForm)
+
+    public static func sealedTable(named name: String) throws(ModelError) -> TableSchema {
+        if let t = sealedTables.first(where: { $0.name == name }) { return t }
+        throw ModelError(.unknownTable, field: name,
+                         reason: "is not a record table; tables: \(tables.map(\.name).joined(separator: ", "))")
+    }
+
     public static func table(named name: String) throws(ModelError) -> TableSchema {
         if let t = tables.first(where: { $0.name == name }) { return t }
         throw ModelError(.unknownTable, field: name,

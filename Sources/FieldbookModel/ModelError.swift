@@ -15,6 +15,10 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         case inconsistent
         /// A message that holds more than the receiver accepts.
         case tooLarge
+        /// A sealed cell where a replica expects a clear value.
+        case sealedValue
+        /// A clear value where a server keeps only sealed cells.
+        case notSealed
     }
 
     public var kind: Kind

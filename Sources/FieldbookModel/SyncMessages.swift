@@ -1,8 +1,9 @@
 /// The HTTP sync protocol's constants and messages, shared by client and server.
 /// docs/PROTOCOL.md is the exact specification.
 public enum SyncProtocol {
-    /// The protocol version this build speaks.
-    public static let version = 1
+    /// The protocol version this build speaks. 2: values travel sealed (docs/PROTOCOL.md,
+    /// "Sealed values"); a client or server of version 1 is told to update.
+    public static let version = 2
     /// The record schema version this build speaks (tables and fields of `FieldbookSchema`).
     public static let schemaVersion = 1
 
@@ -20,6 +21,14 @@ public enum SyncProtocol {
     public static let heldPath = "/v1/held"
     public static let scopePath = "/v1/scope"
     public static let openAPIPath = "/openapi.json"
+    /// `PUT`: register this token's device keys; `GET`: its state.
+    public static let devicePath = "/v1/device"
+    /// `GET` (coordinators): every registered device.
+    public static let devicesPath = "/v1/devices"
+    /// `POST` (coordinators): revoke a device.
+    public static let revokePath = "/v1/devices/revoke"
+    /// `GET`: the region keys wrapped for this token's device; `POST` (coordinators): deliver keys.
+    public static let keysPath = "/v1/keys"
 
     /// A region scope that covers every region (coordinator tokens only).
     public static let allRegions = "*"

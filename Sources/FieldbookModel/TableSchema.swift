@@ -3,6 +3,8 @@ public enum ColumnType: String, Sendable {
     case text = "TEXT"
     case integer = "INTEGER"
     case real = "REAL"
+    /// A sealed cell (`Value.sealed`): the form in which a server keeps every field it cannot read.
+    case sealed = "BLOB"
 }
 
 /// One synced column of a table: its name, type, whether it must be present, and the check
@@ -83,6 +85,27 @@ public struct TableSchema: Sendable {
 
     public func hasColumn(_ field: String) -> Bool { positions[field] != nil }
 
+    /// The columns a server must read to authorise and merge: the partition (region) and the
+    /// parent's id. Every other column travels sealed (docs/SECURITY.md, "What the server sees").
+    public var clearColumns: Set<String> {
+        Set([partition, parent?.column].compactMap { $0 })
+    }
+
+    /// This table as a server keeps it: the clear columns as they are, every other column a
+    /// sealed cell (no value check, nothing required, no rule across fields: the server cannot
+    /// read them; the receiving replicas check them when they open them).
+    public var sealedForm: TableSchema {
+        let clear = clearColumns
+        return TableSchema(
+            name: name,
+            columns: columns.map { clear.contains($0.name) ? $0 : ColumnSchema($0.name, .sealed) },
+            immutable: immutable.intersection(clear), indexed: indexed.filter { clear.contains($0) },
+            partition: partition, idCheck: idCheck, parent: parent, rowCheck: nil)
+    }
+
+    /// Whether this is the server's form of a table (some column holds sealed cells).
+    public var isSealedForm: Bool { columns.contains { $0.type == .sealed } }
+
     /// Checks a whole row (values in column order): every required field is present and, when
     /// `crossField`, the table's `rowCheck` holds. A row merged from concurrent writes is checked
     /// without `crossField`: each write passed the rules where it was made, and their
@@ -102,6 +125,17 @@ public struct TableSchema: Sendable {
         let col = columns[index]
         let field = "\(name).\(col.name)"
         switch (value, col.type) {
+        case (.sealed(let b), .sealed):
+            guard SealedForm.header(of: b) != nil else {
+                throw ModelError.invalid(field, value.display,
+                    "is not a sealed cell (version 1, a key epoch of 1 to 2^32-1, whole 16-byte blocks and a tag; \(SealedForm.minCellBytes) to \(WireLimits.maxSealedBytes) bytes)")
+            }
+        case (.sealed, _):
+            throw ModelError(.sealedValue, field: field,
+                             reason: "is sealed; a replica opens a value with its region's key before it keeps it (a sealed value where a clear one belongs)")
+        case (_, .sealed):
+            throw ModelError(.notSealed, field: field,
+                             reason: "is not sealed; this server keeps only sealed values (the device that sent it is out of date or broken, and has just shown this value to the network's operator)")
         case (.null, _):
             if col.required { throw ModelError(.missingField, field: field, reason: "is required") }
         case (.text(let s), .text):

@@ -23,6 +23,8 @@ public final class RawStatement {
         case .integer(let x): sqlite3_bind_int64(handle, i, x)
         case .real(let x): sqlite3_bind_double(handle, i, x)
         case .text(let s): bind(i, s)
+        case .sealed(let b):
+            _ = b.withUnsafeBytes { sqlite3_bind_blob(handle, i, $0.baseAddress, Int32($0.count), RawStatement.transient) }
         }
     }
 
@@ -99,6 +101,10 @@ extension RawStatement {
         case SQLITE_NULL: return .null
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, col))
         case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, col))
+        case SQLITE_BLOB:
+            let n = Int(sqlite3_column_bytes(handle, col))
+            guard n > 0, let p = sqlite3_column_blob(handle, col) else { return .sealed([]) }
+            return .sealed(Array(UnsafeRawBufferPointer(start: p, count: n)))
         default:
             let n = Int(sqlite3_column_bytes(handle, col))
             guard let p = sqlite3_column_text(handle, col) else { return .text("") }

@@ -23,7 +23,12 @@ extension ReplicaWriter {
 
     /// Merges a changeset from another replica (see `Resolver` for the rules). `origin` is
     /// recorded with the changes it makes (see `Replica.changes(since:limit:excludingOrigin:)`).
-    public func apply(_ cs: Changeset, origin: Int64 = 0) throws -> ApplyReport {
+    ///
+    /// - Parameter setAside: when given, a row change the model refuses (`.invalid`,
+    ///   `.immutableField`) is handed to it and the rest goes on; without it, the refusal throws.
+    ///   A refused row change has written nothing of its row (every check runs before the first write).
+    public func apply(_ cs: Changeset, origin: Int64 = 0,
+                      setAside: ((_ table: String, _ row: RowChange, _ error: ReplicaError) throws -> Void)? = nil) throws -> ApplyReport {
         self.origin = origin
         defer { self.origin = 0 }
         // Only the sites some change refers to are registered (a listed site that no change
@@ -54,7 +59,16 @@ extension ReplicaWriter {
                 do { columns.append(try h.schema.index(of: name)) } catch { throw ReplicaError.invalid(error) }
             }
             for rc in t.rows {
-                report = report + (try apply(rc, h, columns: columns, sites: sites, siteIDs: cs.sites))
+                guard let setAside else {
+                    report = report + (try apply(rc, h, columns: columns, sites: sites, siteIDs: cs.sites))
+                    continue
+                }
+                do {
+                    report = report + (try apply(rc, h, columns: columns, sites: sites, siteIDs: cs.sites))
+                } catch let e as ReplicaError where e.kind == .invalid || e.kind == .immutableField {
+                    try setAside(t.table, rc, e)
+                    report.setAside += 1
+                }
             }
         }
         return report

@@ -1,3 +1,4 @@
+import Foundation
 import FieldbookModel
 import GRDB
 
@@ -8,6 +9,7 @@ extension Value: DatabaseValueConvertible {
         case .integer(let i): return i.databaseValue
         case .real(let d): return d.databaseValue
         case .text(let s): return s.databaseValue
+        case .sealed(let b): return Data(b).databaseValue
         }
     }
 
@@ -17,7 +19,7 @@ extension Value: DatabaseValueConvertible {
         case .int64(let i): return .integer(i)
         case .double(let d): return .real(d)
         case .string(let s): return .text(s)
-        case .blob(let b): return .text(String(decoding: b, as: UTF8.self))
+        case .blob(let b): return .sealed([UInt8](b))
         }
     }
 }

@@ -33,6 +33,10 @@ enum ValueCodec {
             d.append(3)
             appendInt(UInt32(s.utf8.count), to: &d)
             d.append(contentsOf: s.utf8)
+        case .sealed(let b):
+            d.append(4)
+            appendInt(UInt32(b.count), to: &d)
+            d.append(contentsOf: b)
         }
     }
 
@@ -57,6 +61,12 @@ enum ValueCodec {
                 p[14] = 2
                 p.storeBytes(of: sqlite3_value_double(v).bitPattern.littleEndian, toByteOffset: 15, as: UInt64.self)
                 d.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<23]))
+            case SQLITE_BLOB:
+                let n = Int(sqlite3_value_bytes(v))
+                p[14] = 4
+                p.storeBytes(of: UInt32(truncatingIfNeeded: n).littleEndian, toByteOffset: 15, as: UInt32.self)
+                d.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<19]))
+                if n > 0, let blob = sqlite3_value_blob(v) { d.append(contentsOf: UnsafeRawBufferPointer(start: blob, count: n)) }
             default:
                 let text = sqlite3_value_text(v)
                 let n = Int(sqlite3_value_bytes(v))
@@ -98,6 +108,10 @@ enum ValueCodec {
             case 3:
                 guard let n = read(UInt32.self), p + Int(n) <= bytes.count else { return out }
                 value = .text(String(decoding: bytes[p..<(p + Int(n))], as: UTF8.self))
+                p += Int(n)
+            case 4:
+                guard let n = read(UInt32.self), p + Int(n) <= bytes.count else { return out }
+                value = .sealed(Array(bytes[p..<(p + Int(n))]))
                 p += Int(n)
             default: return out
             }

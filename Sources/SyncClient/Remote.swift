@@ -40,7 +40,7 @@ public enum Remotes {
             CREATE TABLE IF NOT EXISTS _fb_remote (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
-                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT)
+                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT, keyed_regions TEXT)
             """)
     }
 
@@ -48,7 +48,7 @@ public enum Remotes {
     public static func migrate(_ db: Database) throws {
         guard try db.tableExists("_fb_remote") else { return }
         let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
-        for c in ["held", "push_ack", "push_inflight", "regions"] where !columns.contains(c) {
+        for c in ["held", "push_ack", "push_inflight", "regions", "keyed_regions"] where !columns.contains(c) {
             try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN \(c) TEXT")
         }
     }

@@ -9,6 +9,9 @@ public struct SyncClientError: Error, Sendable, CustomStringConvertible {
         case invalidInput
         /// The local replica failed.
         case local
+        /// This device waits for a coordinator to approve it (nothing is lost: it records offline
+        /// and sends everything once approved).
+        case waiting
     }
 
     public var kind: Kind

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import ReplicaStore
+import SealedSync
 import SyncCore
 
 /// What a sync did.
@@ -11,6 +12,10 @@ public struct SyncSummary: Sendable, Equatable {
     public var pulled = 0
     public var applied = 0
     public var quarantined = 0
+    /// Row changes received and kept aside (did not open, or broke the model): see `RefusedChanges`.
+    public var refused = 0
+    /// Regions whose changes wait here because this device holds no key for them yet.
+    public var waitingForKey: [String] = []
     /// Changes of this device that the server holds (quarantine), after the sync.
     public var held: [QuarantineNote] = []
     /// One-line notices for the user (a cursor reset, …).
@@ -57,6 +62,7 @@ public struct SyncEngine: Sendable {
         // A replica of an earlier release gets the sync state's later columns first.
         try local { try replica.writeDatabase { db in try Remotes.migrate(db) } }
         do {
+            try await enrol(&summary)
             do {
                 try await push(&summary, progress)
                 try await pull(&summary, progress)
@@ -104,7 +110,20 @@ public struct SyncEngine: Sendable {
                 }
             }
         }
-        let partitions = scope?.partitions
+        // Only regions this device holds a key for can go out sealed; the rest waits here.
+        let ring = try local { try KeyStore.keyRing(replica) }
+        let covered = scope?.partitions
+        let partitions: Set<String> = covered.map { $0.intersection(ring.regions) } ?? Set(ring.regions)
+        summary.waitingForKey = try local { try Self.regionsWithoutKey(replica, ring: ring, covered: covered) }
+        try local {
+            try replica.writeDatabase { db in
+                // Keys for another set of regions than at the last push: what had no key was never sent.
+                let text = partitions.sorted().joined(separator: ",")
+                let known = try String.fetchOne(db, sql: "SELECT keyed_regions FROM _fb_remote WHERE name = ?", arguments: [remote.name])
+                guard known != text else { return }
+                try Remotes.update(db, remote.name, known == nil ? "keyed_regions = ?" : "keyed_regions = ?, push_cursor = 0", [text])
+            }
+        }
         let state = try replica.read { db in
             try Row.fetchOne(db, sql: "SELECT push_cursor, push_ack, push_inflight FROM _fb_remote WHERE name = ?", arguments: [remote.name])
         }
@@ -119,7 +138,8 @@ public struct SyncEngine: Sendable {
             cursor = batch.cursor
             // Ranges that hold nothing for this remote (only changes pulled from it) travel with the next batch.
             if batch.changeset.isEmpty && batch.hasMore { continue }
-            let request = PushRequest(site: replica.info.site, from: start, to: cursor, changes: WireChangeset(batch.changeset))
+            let sealed = try local { try seal(batch.changeset, ring: ring) }
+            let request = PushRequest(site: replica.info.site, from: start, to: cursor, changes: WireChangeset(sealed))
             // The push's id is kept until it is acknowledged, so that a retry after a lost answer repeats it.
             let id = inflight ?? Self.newPushID()
             if inflight == nil {
@@ -163,6 +183,7 @@ public struct SyncEngine: Sendable {
         }
         var cursor: String? = state?["pull_cursor"]
         let ack: String? = state?["push_ack"]
+        let ring = try local { try KeyStore.keyRing(replica) }
         while true {
             let after = cursor
             let page: PullResponse
@@ -186,13 +207,14 @@ public struct SyncEngine: Sendable {
             }
             let report = try local {
                 try replica.write { w -> ApplyReport in
-                    let r = try w.apply(changes, origin: remote.origin)
+                    let r = try openAndApply(changes, w: w, ring: ring)
                     try Remotes.update(w.db, remote.name, "pull_cursor = ?", [page.cursor])
                     return r
                 }
             }
             summary.pulled += changes.changeCount
             summary.applied += report.applied
+            summary.refused += report.setAside
             cursor = page.cursor
             progress(summary)
             if !page.more { break }

@@ -57,6 +57,38 @@ public struct SyncTransport: Sendable {
         }
     }
 
+    // MARK: Devices and keys
+
+    /// Registers this device's public keys with the token (`PUT /v1/device`).
+    public func registerDevice(_ keys: DeviceRegistration) async throws -> DeviceInfo {
+        let (bytes, _) = try await send(method: .PUT, path: SyncProtocol.devicePath, body: Array(try JSONEncoder().encode(keys)))
+        return try decodeJSON(DeviceInfo.self, bytes, path: SyncProtocol.devicePath)
+    }
+
+    /// The keys wrapped for this token's device, and its regions' current epochs (`GET /v1/keys`).
+    public func keys() async throws -> KeysResponse {
+        let (bytes, _) = try await send(method: .GET, path: SyncProtocol.keysPath, body: nil)
+        return try decodeJSON(KeysResponse.self, bytes, path: SyncProtocol.keysPath)
+    }
+
+    /// Every registered device (coordinators, `GET /v1/devices`).
+    public func devices() async throws -> [DeviceInfo] {
+        let (bytes, _) = try await send(method: .GET, path: SyncProtocol.devicesPath, body: nil)
+        return try decodeJSON(DeviceListResponse.self, bytes, path: SyncProtocol.devicesPath).devices
+    }
+
+    /// Delivers wrapped keys and approves devices (coordinators, `POST /v1/keys`).
+    public func upload(_ request: KeyUploadRequest) async throws -> Int {
+        let (bytes, _) = try await send(method: .POST, path: SyncProtocol.keysPath, body: Array(try JSONEncoder().encode(request)))
+        return try decodeJSON(KeyUploadResponse.self, bytes, path: SyncProtocol.keysPath).stored
+    }
+
+    /// Revokes a device (coordinators, `POST /v1/devices/revoke`).
+    public func revoke(device: String) async throws -> DeviceInfo {
+        let (bytes, _) = try await send(method: .POST, path: SyncProtocol.revokePath, body: Array(try JSONEncoder().encode(DeviceRevokeRequest(device: device))))
+        return try decodeJSON(DeviceInfo.self, bytes, path: SyncProtocol.revokePath)
+    }
+
     /// The changes of `site` that the server holds in quarantine (`GET /v1/held`).
     public func held(site: SiteID) async throws -> [QuarantineNote] {
         let path = SyncProtocol.heldPath + "?site=\(site)"

@@ -36,11 +36,14 @@ public struct PushFacts: Sendable {
     public var siteOwner: String?
     /// Rows that have changes held in quarantine: later changes of them wait behind.
     public var quarantined: Set<RowKey>
+    /// Each region's current key epoch: new cells must be sealed under it.
+    public var epochs: [String: UInt32]
 
-    public init(held: [RowKey: HeldRow] = [:], siteOwner: String? = nil, quarantined: Set<RowKey> = []) {
+    public init(held: [RowKey: HeldRow] = [:], siteOwner: String? = nil, quarantined: Set<RowKey> = [], epochs: [String: UInt32] = [:]) {
         self.held = held
         self.siteOwner = siteOwner
         self.quarantined = quarantined
+        self.epochs = epochs
     }
 }
 
@@ -75,6 +78,9 @@ public struct HeldChange: Sendable {
 /// - The token must cover the region of every row it creates, edits or deletes, applied or held.
 /// - A delete of a row the server never held is dropped; a change of a row that has a change held
 ///   in quarantine is held behind it, so the two are applied in order.
+/// - Every field but the region and the parent's id is a sealed cell, sealed under its region's
+///   current key epoch (an older epoch: 409 `stale_key_epoch`, so the device fetches the new key
+///   and seals again; a region without keys: 409 `no_region_key`).
 public enum PushAuthorizer {
     public static func authorize(_ batch: PushBatch, token: TokenInfo, facts: PushFacts, serverSite: SiteID) throws(ServerError) -> AuthorizedPush {
         if batch.site == serverSite {
@@ -96,7 +102,7 @@ public enum PushAuthorizer {
                     let key = RowKey(t.table, rc.id)
                     try validate(rc, table: t)
                     // Behind an earlier held change of a row the server does not know yet: authorised on release.
-                    if known[key] != nil || !waiting.contains(key) { try check(rc, table: t, token: token, known: &known) }
+                    if known[key] != nil || !waiting.contains(key) { try check(rc, table: t, token: token, known: &known, epochs: facts.epochs) }
                     waiting.insert(key)
                 }
             }
@@ -113,7 +119,7 @@ public enum PushAuthorizer {
                 if waiting.contains(key) {
                     // Waits behind a held change of the same row: authorised now when the row is
                     // known, else when it is released (against the store as it is then).
-                    if known[key] != nil { try check(rc, table: t, token: token, known: &known) }
+                    if known[key] != nil { try check(rc, table: t, token: token, known: &known, epochs: facts.epochs) }
                     try validate(rc, table: t)
                     let one = Changeset(sites: batch.changes.sites, tables: [TableChanges(table: t.table, fields: t.fields, rows: [rc])],
                                         siteNames: batch.changes.siteNames)
@@ -121,7 +127,7 @@ public enum PushAuthorizer {
                         note: QuarantineNote(table: t.table, id: rc.id, reason: "waits behind an earlier change of the same record that is held"),
                         row: one, newestMillis: newestMillis(one)))
                 } else {
-                    try check(rc, table: t, token: token, known: &known)
+                    try check(rc, table: t, token: token, known: &known, epochs: facts.epochs)
                     kept.rows.append(rc)
                 }
             }
@@ -131,9 +137,10 @@ public enum PushAuthorizer {
     }
 
     /// Authorises one row change and records what it makes known (a new row's region and parent).
-    static func check(_ rc: RowChange, table t: TableChanges, token: TokenInfo, known: inout [RowKey: HeldRow]) throws(ServerError) {
+    static func check(_ rc: RowChange, table t: TableChanges, token: TokenInfo, known: inout [RowKey: HeldRow],
+                      epochs: [String: UInt32]) throws(ServerError) {
         let schema: TableSchema
-        do { schema = try FieldbookSchema.table(named: t.table) } catch { throw ServerError.badRequest("invalid", error.description) }
+        do { schema = try FieldbookSchema.sealedTable(named: t.table) } catch { throw ServerError.badRequest("invalid", error.description) }
         let key = RowKey(t.table, rc.id)
         func incoming(_ column: String?) -> Value? {
             guard let column, let i = t.fields.firstIndex(of: column) else { return nil }
@@ -147,6 +154,7 @@ public enum PushAuthorizer {
                 throw ServerError(.forbidden, "region_unknown", "\(key): this server does not know the record's region; it cannot be changed by a push")
             }
             try allow(token, owner, key)
+            try checkCells(rc, table: t, schema: schema, region: owner, epochs: epochs)
             if let region, region != .text(owner) {
                 throw ServerError(.forbidden, "region_immutable",
                     "\(key) belongs to region \"\(owner)\"; a change cannot move it to \"\(region.display)\" (the region never changes, also when a record is re-created)")
@@ -162,6 +170,7 @@ public enum PushAuthorizer {
                 "\(key) is not known here and its change carries no region (a new record must be sent with all its fields)")
         }
         try allow(token, owner, key)
+        try checkCells(rc, table: t, schema: schema, region: owner, epochs: epochs)
         var parentID: String? = nil
         if let p = schema.parent {
             guard case .text(let pid)? = parent else {
@@ -176,11 +185,36 @@ public enum PushAuthorizer {
         known[key] = HeldRow(region: owner, parent: parentID)
     }
 
-    /// The value checks a replica runs on apply, for a change that is held instead of applied
-    /// (so that nothing the model refuses is kept).
+    /// Every sealed field of `rc` is a cell under `region`'s current key epoch.
+    static func checkCells(_ rc: RowChange, table t: TableChanges, schema: TableSchema, region: String,
+                           epochs: [String: UInt32]) throws(ServerError) {
+        for f in rc.fields {
+            let name = t.fields[f.field]
+            guard let c = try? schema.index(of: name), schema.columns[c].type == .sealed else { continue }
+            guard case .sealed(let cell) = f.value, let header = SealedForm.header(of: cell) else {
+                throw ServerError.badRequest("not_sealed",
+                    "\(t.table).\(name) of \(rc.id) is not a sealed cell; this server keeps only sealed values (update fieldbook on the device that sent it)")
+            }
+            guard let current = epochs[region] else {
+                throw ServerError(.conflict, "no_region_key",
+                    "region \(region) has no key yet: a coordinator creates it (fieldbook keys create \(region)) and approves this device")
+            }
+            if header.epoch < current {
+                throw ServerError(.conflict, "stale_key_epoch",
+                    "\(t.table) \(rc.id) is sealed under key epoch \(header.epoch) of region \(region); the region is at epoch \(current). Fetch the new key and seal again (fieldbook sync does this by itself)")
+            }
+            if header.epoch > current {
+                throw ServerError.badRequest("unknown_key_epoch",
+                    "\(t.table) \(rc.id) is sealed under key epoch \(header.epoch) of region \(region), which does not exist (the region is at \(current))")
+            }
+        }
+    }
+
+    /// The checks a replica runs on apply that a server can run on sealed cells, for a change
+    /// that is held instead of applied (so that nothing malformed is kept).
     static func validate(_ rc: RowChange, table t: TableChanges) throws(ServerError) {
         do {
-            let schema = try FieldbookSchema.table(named: t.table)
+            let schema = try FieldbookSchema.sealedTable(named: t.table)
             try schema.validateID(rc.id)
             for f in rc.fields { try schema.validate(f.value, at: try schema.index(of: t.fields[f.field])) }
         } catch {

@@ -19,10 +19,11 @@ public final class SQLiteServerStore: ServerStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
         let cfg = ReplicaConfiguration(clock: configuration.clock, maxDriftMillis: configuration.maxDriftMillis)
-        if FileManager.default.fileExists(atPath: path) {
-            replica = try Replica.open(path: path, tables: FieldbookSchema.tables, configuration: cfg, passphrase: configuration.passphrase)
+        let existed = FileManager.default.fileExists(atPath: path)
+        if existed {
+            replica = try Replica.open(path: path, tables: FieldbookSchema.sealedTables, configuration: cfg, passphrase: configuration.passphrase)
         } else {
-            replica = try Replica.create(path: path, tables: FieldbookSchema.tables, region: "server", device: "fieldbook-server",
+            replica = try Replica.create(path: path, tables: FieldbookSchema.sealedTables, region: "server", device: "fieldbook-server",
                                          configuration: cfg,
                                          protection: configuration.passphrase.map { .passphrase($0, cost: configuration.keyCost) } ?? .none)
         }
@@ -45,6 +46,13 @@ public final class SQLiteServerStore: ServerStore {
             try Self.addColumn(db, "_srv_quarantine", "newest INTEGER NOT NULL DEFAULT 0")
             try Self.addColumn(db, "_srv_quarantine", "error TEXT")
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _srv_epoch") == 0 { try Self.insertEpoch(db) }
+            // A store of a release before sealed sync holds values in clear; this release keeps
+            // only sealed cells and never serves clear ones.
+            if existed, try !db.tableExists("_srv_device"), try (Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _fb_log") ?? 0) > 0 {
+                throw ServerError(.internalServerError, "clear_store",
+                    "\(path) was written by a release before sealed sync and holds record values in clear. This release keeps only sealed values: serve a new --data directory (devices send everything again, sealed) and, once every device has synced with it, destroy the old one")
+            }
+            try Self.createDeviceTables(db)
         }
     }
 
@@ -110,12 +118,12 @@ public final class SQLiteServerStore: ServerStore {
         }
         for cs in changesets {
             for t in cs.tables {
-                guard let schema = try? FieldbookSchema.table(named: t.table) else { continue }  // refused by the authoriser
+                guard let schema = try? FieldbookSchema.sealedTable(named: t.table) else { continue }  // refused by the authoriser
                 let parentField = schema.parent.flatMap { t.fields.firstIndex(of: $0.column) }
                 for rc in t.rows {
                     if try lookUp(RowKey(t.table, rc.id), schema) == nil, let p = schema.parent, let pf = parentField,
                        let pid = rc.fields.first(where: { $0.field == pf })?.value.text,
-                       let parentSchema = try? FieldbookSchema.table(named: p.table) {
+                       let parentSchema = try? FieldbookSchema.sealedTable(named: p.table) {
                         _ = try lookUp(RowKey(p.table, pid), parentSchema)
                     }
                 }
@@ -124,6 +132,7 @@ public final class SQLiteServerStore: ServerStore {
         for r in try Row.fetchAll(w.db, sql: "SELECT tbl, row_id FROM _srv_quarantine") {
             facts.quarantined.insert(RowKey(r[0], r[1]))
         }
+        facts.epochs = try Self.epochs(w.db)
         return facts
     }
 

@@ -82,4 +82,19 @@ public protocol ServerStore: Sendable {
     func releaseQuarantine(_ which: QuarantineSelection) throws -> Int
     /// Deletes quarantined changes without applying them; returns how many.
     func dropQuarantine(_ which: QuarantineSelection) throws -> Int
+
+    // Devices and keys (docs/PROTOCOL.md, "Keys"): the store keeps public keys, wrapped keys and
+    // epochs, never a key that opens anything.
+
+    /// Registers the token's device keys: a new device, or new keys under its token, is pending.
+    /// A revoked device is refused (403 `device_revoked`).
+    func registerDevice(token: TokenInfo, _ registration: DeviceRegistration) throws -> DeviceInfo
+    func devices() throws -> [DeviceInfo]
+    func device(_ name: String) throws -> DeviceInfo?
+    /// Stores what `KeyAuthorizer` allows of a coordinator's upload, in one transaction; returns how many keys.
+    func uploadKeys(_ upload: KeyUploadRequest, token: TokenInfo) throws -> Int
+    /// The keys wrapped for the token's device (none until it is approved) and the current epoch of each of its regions.
+    func keys(for token: TokenInfo) throws -> KeysResponse
+    /// Marks a device revoked and forgets the keys wrapped for it.
+    func revokeDevice(_ name: String, token: TokenInfo) throws
 }

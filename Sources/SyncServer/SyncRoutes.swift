@@ -35,9 +35,9 @@ public struct SyncRoutes: Sendable {
         router.post(RouterPath(SyncProtocol.pushPath)) { request, context in try await push(request, context) }
         router.get(RouterPath(SyncProtocol.pullPath)) { request, context in try await pull(request, context) }
         router.get(RouterPath(SyncProtocol.heldPath)) { request, _ in try await held(request) }
+        addKeyRoutes(to: router)
         router.get(RouterPath(SyncProtocol.scopePath)) { request, _ in
-            try checkVersions(request)
-            let token = try await authenticate(request)
+            let token = try await authenticated(request)
             return try HTTPBody.json(ScopeResponse(token: token.name, regions: token.regions, coordinator: token.coordinator), for: request)
         }
         return router
@@ -67,8 +67,7 @@ public struct SyncRoutes: Sendable {
     }
 
     func push(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        try checkVersions(request)
-        let token = try await authenticate(request)
+        let token = try await authenticated(request)
         let data = try await HTTPBody.read(request, maxBytes: configuration.maxBodyBytes)
         let body: PushRequest
         switch HTTPBody.mediaType(of: request) {
@@ -138,8 +137,7 @@ public struct SyncRoutes: Sendable {
 
     /// `GET /v1/held?site=S`: the changes of site S, pushed with this token, that the server holds.
     func held(_ request: Request) async throws -> Response {
-        try checkVersions(request)
-        let token = try await authenticate(request)
+        let token = try await authenticated(request)
         guard let s = request.uri.queryParameters["site"].map(String.init), let site = SiteID(s) else {
             throw ServerError.badRequest("invalid_site", "give site=SITE_ID (a UUID)")
         }
@@ -149,8 +147,7 @@ public struct SyncRoutes: Sendable {
     }
 
     func pull(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        try checkVersions(request)
-        let token = try await authenticate(request)
+        let token = try await authenticated(request)
         let q = request.uri.queryParameters
         var cursor: StoreCursor? = nil
         if let c = q["cursor"].map(String.init), !c.isEmpty {

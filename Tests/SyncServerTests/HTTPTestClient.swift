@@ -19,7 +19,7 @@ struct HTTPTestClient {
         var message: String { ((json?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: body, as: UTF8.self) }
     }
 
-    static let versions = [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1")]
+    static let versions = [("Fieldbook-Protocol", String(SyncProtocol.version)), ("Fieldbook-Schema", String(SyncProtocol.schemaVersion))]
     static let binaryHeaders = versions + [("Content-Type", SyncProtocol.binaryMediaType)]
 
     func send(_ path: String, method: HTTPMethod = .POST, token: String?, body: Data?,

@@ -123,7 +123,7 @@ import Testing
         cases.append(("binary batch over the limit (counted)", try await send(client, push, token: token, body: many(100_001, fields: false),
                                                                              headers: Self.binaryHeaders), 413, "batch_too_large"))
         cases.append(("unsupported media type", try await send(client, push, token: token, body: person(site: .random(), region: "almaty"),
-                                                               headers: [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Content-Type", "text/csv")]),
+                                                               headers: [("Fieldbook-Protocol", String(SyncProtocol.version)), ("Fieldbook-Schema", "1"), ("Content-Type", "text/csv")]),
                       415, "unsupported_media_type"))
         cases.append(("bad cursor", try await send(client, pull + "?cursor=yesterday", method: HTTPMethod.GET, token: token, body: nil), 400, "invalid_cursor"))
         cases.append(("100 MB body", try await send(client, push, token: token, body: Data(repeating: 0x20, count: 100 << 20)), 413, "too_large"))
@@ -156,7 +156,7 @@ import Testing
         #expect(try content(before).changeCount == 2)
         // The binary pull carries the same changes as the JSON pull.
         let binaryPull = try await send(client, pull, method: HTTPMethod.GET, token: coordinator, body: nil,
-                                        headers: [("Fieldbook-Protocol", "1"), ("Fieldbook-Schema", "1"), ("Accept", SyncProtocol.binaryMediaType)])
+                                        headers: [("Fieldbook-Protocol", String(SyncProtocol.version)), ("Fieldbook-Schema", "1"), ("Accept", SyncProtocol.binaryMediaType)])
         #expect(binaryPull.status == 200)
         #expect(try PullResponse(binary: [UInt8](binaryPull.body)).changes.changeset() == content(after))
         // A re-sent batch is a no-op.

@@ -1,0 +1,226 @@
+import ArgumentParser
+import FieldbookKit
+import FieldbookModel
+import Foundation
+import ReplicaStore
+import SealedSync
+import SyncClient
+
+/// `fieldbook keys …`: this device's fingerprint, and for coordinators the region keys and the
+/// devices that receive them (docs/SECURITY.md, "Keys").
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Device fingerprint, region keys, and (coordinators) approving and revoking devices.",
+        subcommands: [Fingerprint.self, ListKeys.self, Trust.self, Pending.self, Approve.self, Create.self, Revoke.self,
+                      KeysExport.self, KeysImport.self])
+
+    struct Fingerprint: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print this device's fingerprint alone, to read out to a coordinator.")
+        @OptionGroup var replica: ReplicaOptions
+        func run() throws {
+            try SyncCLI.run { print(try KeyStore.deviceKeys(try replica.open().replica).publicKeys.fingerprint) }
+        }
+    }
+
+    struct ListKeys: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The region keys this replica holds (never the keys themselves) and the coordinators it trusts.")
+        @OptionGroup var replica: ReplicaOptions
+        func run() throws {
+            try SyncCLI.run {
+                let r = try replica.open().replica
+                let ring = try KeyStore.keyRing(r)
+                if ring.isEmpty { print("no region keys yet") }
+                for region in ring.regions { print("region \(region)\tepochs \(ring.epochs(region).map(String.init).joined(separator: ","))") }
+                for (fp, how) in try r.read({ db in try KeyStore.trusted(db) }).sorted(by: { $0.key < $1.key }) {
+                    print("trusted coordinator \(fp) (\(how))")
+                }
+            }
+        }
+    }
+
+    struct Trust: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take keys only from the coordinator with this fingerprint (read out by them from `fieldbook keys fingerprint`).")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument(help: "The coordinator's fingerprint (30 digits).") var fingerprint: String
+        func run() throws {
+            try SyncCLI.run {
+                let digits = fingerprint.filter(\.isNumber)
+                guard digits.count == 30 else { throw SyncClientError(.invalidInput, "a fingerprint has 30 digits (six groups of five); got \(digits.count)") }
+                let groups = stride(from: 0, to: 30, by: 5).map { i in String(Array(digits)[i..<(i + 5)]) }.joined(separator: " ")
+                try replica.open().replica.writeDatabase { db in try KeyStore.trust(db, fingerprint: groups, name: nil, how: "set by hand") }
+                print("trusted \(groups)")
+            }
+        }
+    }
+
+    struct Pending: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Devices waiting for approval (coordinators).")
+        @OptionGroup var replica: ReplicaOptions
+        @Option(help: "The remote to ask (default: the only one).") var remote: String?
+        @Flag(help: "JSON: an array of objects with device, fingerprint, regions and registered_at.") var json = false
+        func run() async throws {
+            try await KeysCLI.with(replica, remote) { _, transport in
+                let pending = try await transport.devices().filter { $0.state == .pending }
+                let rows = pending.map { d -> (DeviceInfo, String) in
+                    (d, (try? DevicePublicKeys(agreement: d.agreement, signing: d.signing))?.fingerprint ?? "(malformed keys)")
+                }
+                if json {
+                    let out = rows.map { ["device": $0.0.device, "fingerprint": $0.1, "regions": $0.0.regions.joined(separator: ","),
+                                          "registered_at": $0.0.registeredAt] }
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+                } else {
+                    if rows.isEmpty { print("no device waits for approval") }
+                    for (d, fp) in rows {
+                        print("\(Terminal.safe(d.device))\tregions \(Terminal.safe(d.regions.joined(separator: ",")))\tfingerprint \(fp)\tsince \(d.registeredAt)")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Approve a device after checking the fingerprint its owner reads out: wraps its regions' keys for it (coordinators).")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument(help: "The device (its token's name), as `keys pending` lists it.") var device: String
+        @Option(help: "The fingerprint the device's owner read out from `fieldbook keys fingerprint`.") var fingerprint: String
+        @Option(help: "The remote (default: the only one).") var remote: String?
+        func run() async throws {
+            try await KeysCLI.with(replica, remote) { r, transport in
+                let devices = try await transport.devices()
+                guard let d = devices.first(where: { $0.device == device }) else {
+                    throw SyncClientError(.invalidInput, "no device \"\(device)\" is registered with this server; it registers on its first `fieldbook sync`")
+                }
+                let keys = try DevicePublicKeys(agreement: d.agreement, signing: d.signing)
+                guard keys.matches(fingerprint: fingerprint) else {
+                    throw SyncClientError(.refused,
+                        "the fingerprint does not match: the key this server holds for \"\(device)\" is not the one on that device. Do not approve it; the server (or someone on the way) may be substituting keys. The server's key has fingerprint \(keys.fingerprint)")
+                }
+                let n = try await KeysCLI.deliver(to: [d], replica: r, transport: transport, approve: [device])
+                print("approved \(device): \(n) key\(n == 1 ? "" : "s") delivered")
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a region's key (or its next epoch) and deliver it to every approved device of the region (coordinators).")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument(help: "The region, e.g. almaty.") var region: String
+        @Option(help: "The remote (default: the only one).") var remote: String?
+        func run() async throws {
+            try await KeysCLI.with(replica, remote) { r, transport in
+                guard Checks.isRegion(region) else { throw SyncClientError(.invalidInput, "\"\(region)\" is not a region name") }
+                let (epoch, n) = try await KeysCLI.newEpoch(region, replica: r, transport: transport)
+                print("region \(region): key epoch \(epoch) created, delivered to \(n) device\(n == 1 ? "" : "s")")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a device: the server refuses it from now on, and each of its regions moves to a new key epoch that it does not receive (coordinators).")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument(help: "The device (its token's name).") var device: String
+        @Option(help: "The remote (default: the only one).") var remote: String?
+        func run() async throws {
+            try await KeysCLI.with(replica, remote) { r, transport in
+                let before = try await transport.devices()
+                guard let d = before.first(where: { $0.device == device }) else {
+                    throw SyncClientError(.invalidInput, "no device \"\(device)\" is registered with this server")
+                }
+                _ = try await transport.revoke(device: device)
+                let ring = try KeyStore.keyRing(r)
+                let regions = d.regions.contains(SyncProtocol.allRegions) ? ring.regions : d.regions.filter { ring.current($0) != nil }
+                for region in regions {
+                    let (epoch, n) = try await KeysCLI.newEpoch(region, replica: r, transport: transport)
+                    print("region \(region): new key epoch \(epoch), delivered to \(n) device\(n == 1 ? "" : "s")")
+                }
+                print("revoked \(device). Also revoke its token on the server: fieldbook-server token revoke \(device)")
+                print("What \(device) already received stays readable to whoever holds it; nothing written from now on is.")
+            }
+        }
+    }
+}
+
+/// The plumbing of the coordinator commands: a remote, this device registered, keys wrapped and sent.
+enum KeysCLI {
+    static func with(_ options: ReplicaOptions, _ remoteName: String?, _ body: (Replica, SyncTransport) async throws -> Void) async throws {
+        do {
+            let replica = try options.open().replica
+            let remotes = try Remotes.all(replica)
+            let remote: Remote
+            if let remoteName { remote = try Remotes.named(replica, remoteName) } else {
+                guard remotes.count == 1 else {
+                    throw SyncClientError(.invalidInput, remotes.isEmpty ? "no remotes; add one with `fieldbook remote add`" : "several remotes: name one with --remote")
+                }
+                remote = remotes[0]
+            }
+            let client = SyncTransport.makeClient()
+            do {
+                try await body(replica, SyncTransport(baseURL: remote.url, token: remote.token, client: client))
+                try? await client.shutdown()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        } catch { try SyncCLI.fail(error) }
+    }
+
+    /// This device as the server has it (registered now if it was not), checked to be this device.
+    static func me(_ replica: Replica, _ transport: SyncTransport) async throws -> (DeviceKeys, DeviceInfo) {
+        let keys = try KeyStore.deviceKeys(replica)
+        let pub = keys.publicKeys
+        let info = try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
+        return (keys, info)
+    }
+
+    /// Wraps every key this replica holds for the regions `devices` cover and delivers them;
+    /// `approve` names the devices this approves. Returns the number of keys delivered.
+    static func deliver(to devices: [DeviceInfo], replica: Replica, transport: SyncTransport, approve: [String] = [],
+                        only region: String? = nil) async throws -> Int {
+        let (keys, me) = try await me(replica, transport)
+        let pub = keys.publicKeys
+        let ring = try KeyStore.keyRing(replica)
+        var wrapped: [WrappedKey] = []
+        for d in devices {
+            let recipient = try DevicePublicKeys(agreement: d.agreement, signing: d.signing)
+            let regions = d.regions.contains(SyncProtocol.allRegions) ? ring.regions : d.regions
+            for reg in regions where region == nil || reg == region {
+                let epochs = ring.epochs(reg)
+                if epochs.isEmpty && region == nil { warn("no key for region \(reg) here: \(d.device) gets it when a coordinator who holds it approves it, or after `fieldbook keys create \(reg)`") }
+                for e in epochs {
+                    let w = try KeyWrap.wrap(ring.key(reg, epoch: e)!, region: reg, epoch: e, device: d.device, to: recipient, from: keys)
+                    wrapped.append(WrappedKey(device: d.device, region: reg, epoch: e, wrapped: Data(w).base64EncodedString(), sender: me.device,
+                                              senderAgreement: pub.agreementBase64, senderSigning: pub.signingBase64))
+                }
+            }
+        }
+        var approving = approve
+        if me.state == .pending && !approving.contains(me.device) { approving.append(me.device) }
+        return try await transport.upload(KeyUploadRequest(keys: wrapped, approve: approving))
+    }
+
+    /// Creates the next key epoch of `region` here and delivers it (with this device) to every
+    /// approved device whose token covers the region. Returns the epoch and how many devices got it.
+    static func newEpoch(_ region: String, replica: Replica, transport: SyncTransport) async throws -> (UInt32, Int) {
+        let (_, me) = try await me(replica, transport)
+        let server = try await transport.keys().epochs[region] ?? 0
+        let ring = try KeyStore.keyRing(replica)
+        let held = ring.current(region)?.epoch ?? 0
+        if server > held {
+            throw SyncClientError(.refused,
+                "region \(region) is at key epoch \(server) on this server, and this device does not hold it: a coordinator who holds it approves this device first (or run `fieldbook sync` to receive it)")
+        }
+        let epoch = max(server, held) + 1
+        try replica.writeDatabase { db in
+            try KeyStore.add(db, region: region, epoch: epoch, key: KeyRing.newKey(), sender: me.device, senderFingerprint: nil)
+        }
+        let recipients = try await transport.devices().filter { d in
+            d.state == .approved || d.device == me.device
+        }.filter { d in d.regions.contains(region) || (d.coordinator && d.regions.contains(SyncProtocol.allRegions)) }
+        _ = try await deliver(to: recipients, replica: replica, transport: transport, only: region)
+        return (epoch, recipients.count)
+    }
+}

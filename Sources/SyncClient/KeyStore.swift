@@ -1,0 +1,124 @@
+@preconcurrency import Crypto
+import FieldbookModel
+import Foundation
+import GRDB
+import ReplicaStore
+import SealedSync
+
+/// The keys a replica holds, inside its own (encrypted) file and nowhere else: the device's key
+/// pairs, the region keys it received or created, and the coordinators whose keys it trusts.
+public enum KeyStore {
+    static func ensureTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS _fb_device_key (one INTEGER PRIMARY KEY CHECK (one = 1), private BLOB NOT NULL, created_at TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS _fb_region_key (
+                region TEXT NOT NULL, epoch INTEGER NOT NULL, key BLOB NOT NULL, sender TEXT, sender_fingerprint TEXT,
+                received_at TEXT NOT NULL, PRIMARY KEY (region, epoch));
+            CREATE TABLE IF NOT EXISTS _fb_coordinator (
+                fingerprint TEXT PRIMARY KEY NOT NULL, name TEXT, trusted_at TEXT NOT NULL, how TEXT NOT NULL);
+            """)
+    }
+
+    /// The device's keys, made on first use (`fieldbook init` makes them; a replica of an
+    /// earlier release gets them on its first sync).
+    public static func deviceKeys(_ replica: Replica) throws -> DeviceKeys {
+        if let raw = try replica.read({ db -> Data? in
+            guard try db.tableExists("_fb_device_key") else { return nil }
+            return try Data.fetchOne(db, sql: "SELECT private FROM _fb_device_key")
+        }) {
+            return try DeviceKeys(rawRepresentation: [UInt8](raw))
+        }
+        return try replica.writeDatabase { db in
+            try ensureTables(db)
+            if let raw = try Data.fetchOne(db, sql: "SELECT private FROM _fb_device_key") { return try DeviceKeys(rawRepresentation: [UInt8](raw)) }
+            let keys = DeviceKeys()
+            try db.execute(sql: "INSERT INTO _fb_device_key (one, private, created_at) VALUES (1, ?, ?)",
+                           arguments: [Data(keys.rawRepresentation), now()])
+            return keys
+        }
+    }
+
+    /// Every region key this replica holds.
+    public static func keyRing(_ replica: Replica) throws -> KeyRing {
+        try replica.read { db in try keyRing(db) }
+    }
+
+    static func keyRing(_ db: Database) throws -> KeyRing {
+        var ring = KeyRing()
+        guard try db.tableExists("_fb_region_key") else { return ring }
+        for r in try Row.fetchAll(db, sql: "SELECT region, epoch, key FROM _fb_region_key") {
+            ring.add(region: r[0], epoch: UInt32(r[1] as Int64), key: SymmetricKey(data: r[2] as Data))
+        }
+        return ring
+    }
+
+    /// Stores a region key (created here, received, or imported); an existing one is kept.
+    public static func add(_ db: Database, region: String, epoch: UInt32, key: SymmetricKey, sender: String?, senderFingerprint: String?) throws {
+        try ensureTables(db)
+        try db.execute(sql: "INSERT OR IGNORE INTO _fb_region_key (region, epoch, key, sender, sender_fingerprint, received_at) VALUES (?,?,?,?,?,?)",
+                       arguments: [region, Int64(epoch), key.withUnsafeBytes { Data($0) }, sender, senderFingerprint, now()])
+    }
+
+    /// The coordinators' fingerprints this replica takes keys from.
+    public static func trusted(_ db: Database) throws -> [String: String] {
+        guard try db.tableExists("_fb_coordinator") else { return [:] }
+        var out: [String: String] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT fingerprint, how FROM _fb_coordinator") { out[r[0]] = r[1] }
+        return out
+    }
+
+    public static func trust(_ db: Database, fingerprint: String, name: String?, how: String) throws {
+        try ensureTables(db)
+        try db.execute(sql: "INSERT OR IGNORE INTO _fb_coordinator (fingerprint, name, trusted_at, how) VALUES (?,?,?,?)",
+                       arguments: [fingerprint, name, now(), how])
+    }
+
+    /// What taking keys from a server did.
+    public struct Received: Sendable {
+        public var added: [(region: String, epoch: UInt32)] = []
+        /// Coordinators trusted now on first use (no coordinator was trusted before): name and fingerprint.
+        public var firstTrusted: [(name: String, fingerprint: String)] = []
+        /// Keys refused: from a coordinator this replica does not trust, or that did not open.
+        public var refused: [String] = []
+    }
+
+    /// Takes the wrapped keys a server relays: each opens only with this device's private key and
+    /// only if it was wrapped by the coordinator's device it names. Coordinators are trusted on
+    /// first use when none is trusted yet (`fieldbook keys trust FINGERPRINT` beforehand pins one).
+    public static func receive(_ wrapped: [WrappedKey], device: String, replica: Replica) throws -> Received {
+        let me = try deviceKeys(replica)
+        return try replica.writeDatabase { db in
+            try ensureTables(db)
+            var out = Received()
+            let held = try keyRing(db)
+            var trusted = try trusted(db)
+            for w in wrapped where held.key(w.region, epoch: w.epoch) == nil {
+                guard let sender = try? DevicePublicKeys(agreement: w.senderAgreement, signing: w.senderSigning),
+                      let bytes = Data(base64Encoded: w.wrapped) else {
+                    out.refused.append("\(w.region) epoch \(w.epoch): malformed")
+                    continue
+                }
+                let fp = sender.fingerprint
+                if trusted[fp] == nil {
+                    guard trusted.isEmpty else {
+                        out.refused.append("\(w.region) epoch \(w.epoch): from \(w.sender) (fingerprint \(fp)), a coordinator this device does not trust; if that is your coordinator, run `fieldbook keys trust \"\(fp)\"`")
+                        continue
+                    }
+                    try trust(db, fingerprint: fp, name: w.sender, how: "first use")
+                    trusted[fp] = "first use"
+                    out.firstTrusted.append((w.sender, fp))
+                }
+                do {
+                    let key = try KeyWrap.unwrap([UInt8](bytes), region: w.region, epoch: w.epoch, device: device, with: me, from: sender)
+                    try add(db, region: w.region, epoch: w.epoch, key: key, sender: w.sender, senderFingerprint: fp)
+                    out.added.append((w.region, w.epoch))
+                } catch {
+                    out.refused.append("\(w.region) epoch \(w.epoch): \(error)")
+                }
+            }
+            return out
+        }
+    }
+
+    static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
+}

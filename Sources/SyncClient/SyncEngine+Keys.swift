@@ -1,0 +1,100 @@
+import FieldbookModel
+import Foundation
+import GRDB
+import ReplicaStore
+import SealedSync
+import SyncCore
+
+/// The sealed side of a sync: enrolment and keys before the exchange, sealing on push,
+/// opening on pull (docs/SECURITY.md, "Sealed sync").
+extension SyncEngine {
+    /// Registers this device's keys with the server, takes the region keys wrapped for it, and
+    /// opens what was kept for want of them. Throws `.waiting` while no coordinator has approved it.
+    func enrol(_ summary: inout SyncSummary) async throws {
+        let keys = try local { try KeyStore.deviceKeys(replica) }
+        let pub = keys.publicKeys
+        let me = try await retrying("register") {
+            try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
+        }
+        let answer = try await retrying("keys") { try await transport.keys() }
+        let received = try local { try KeyStore.receive(answer.keys, device: me.device, replica: replica) }
+        for (name, fp) in received.firstTrusted {
+            summary.notices.append("keys received from coordinator \(name), fingerprint \(fp): trusted from now on (check it with them)")
+        }
+        for r in received.refused { summary.notices.append("a key was refused: \(r)") }
+        if !received.added.isEmpty {
+            logger.info("region keys received", metadata: ["keys": .string(received.added.map { "\($0.region)#\($0.epoch)" }.joined(separator: ","))])
+            let reopened = try local { try reopenWaiting() }
+            if reopened > 0 { logger.info("changes kept for want of a key opened", metadata: ["count": .stringConvertible(reopened)]) }
+        }
+        if me.state == .pending {
+            throw SyncClientError(.waiting,
+                "this device waits for a coordinator to approve it. Read this fingerprint out to them (they run `fieldbook keys approve \(me.device) --fingerprint \"…\"`): \(pub.fingerprint). Everything recorded here stays here and goes out after approval")
+        }
+    }
+
+    /// Seals a batch read from the replica, each row with its region's current key.
+    func seal(_ cs: Changeset, ring: KeyRing) throws -> Changeset {
+        try replica.write { w in
+            try ChangesetSealer.seal(cs, keys: ring) { table, id in try Self.region(w, table, id) }
+        }
+    }
+
+    /// Opens a page and applies it; what does not open, or breaks the model, is kept aside
+    /// (`RefusedChanges`) and the rest applies. Runs inside the page's transaction.
+    func openAndApply(_ cs: Changeset, w: ReplicaWriter, ring: KeyRing) throws -> ApplyReport {
+        let opened = try ChangesetSealer.open(cs, keys: ring) { table, id in try Self.region(w, table, id) }
+        for r in opened.refused {
+            logger.warning("a received change does not open; kept aside",
+                           metadata: ["table": .string(r.table), "id": .string(r.id), "site": .string(r.site.description), "reason": .string(r.reason)])
+            try RefusedChanges.record(w.db, remote: remote.name, table: r.table, row: r.id, site: r.site, kind: RefusedChanges.kind(r.kind),
+                                      reason: r.reason, change: r.change)
+        }
+        var report = try w.apply(opened.clear, origin: remote.origin) { table, rc, error in
+            let site = opened.clear.sites[rc.site]
+            logger.warning("a received change breaks the model; kept aside",
+                           metadata: ["table": .string(table), "id": .string(rc.id), "site": .string(site.description), "reason": .string(error.message)])
+            let one = Changeset(sites: opened.clear.sites, tables: [TableChanges(table: table, fields: opened.clear.tables.first { $0.table == table }?.fields ?? [], rows: [rc])])
+            try RefusedChanges.record(w.db, remote: remote.name, table: table, row: rc.id, site: site, kind: "invalid", reason: error.message, change: one)
+        }
+        report.setAside += opened.refused.count
+        return report
+    }
+
+    /// Opens again the row changes kept for want of a key; returns how many now applied or were
+    /// kept aside for another reason.
+    func reopenWaiting() throws -> Int {
+        let ring = try KeyStore.keyRing(replica)
+        return try replica.write { w in
+            var done = 0
+            for (id, cs) in try RefusedChanges.waitingForKeys(w.db, remote: remote.name) {
+                let opened = try ChangesetSealer.open(cs, keys: ring) { table, rid in try Self.region(w, table, rid) }
+                if opened.refused.first?.kind == .missingKey { continue }
+                try RefusedChanges.remove(w.db, id: id)
+                _ = try openAndApply(cs, w: w, ring: ring)
+                done += 1
+            }
+            return done
+        }
+    }
+
+    /// The region of a row this replica holds or held.
+    static func region(_ w: ReplicaWriter, _ table: String, _ id: String) throws -> String? {
+        guard let schema = try? FieldbookSchema.table(named: table), let p = schema.partition else { return nil }
+        return try w.fixedValues(table, id: id)?[p]?.text
+    }
+
+    /// Regions with changes here that no key lets out: covered by the token (all, when `covered`
+    /// is nil) but without a key on this device.
+    static func regionsWithoutKey(_ replica: Replica, ring: KeyRing, covered: Set<String>?) throws -> [String] {
+        let held = Set(ring.regions)
+        let present = try replica.read { db -> Set<String> in
+            var out = Set<String>()
+            for t in FieldbookSchema.tables where t.partition != nil && t.parent == nil {
+                for r in try String.fetchAll(db, sql: "SELECT DISTINCT \(t.partition!) FROM \(t.name)") { out.insert(r) }
+            }
+            return out
+        }
+        return present.filter { !held.contains($0) && (covered?.contains($0) ?? true) }.sorted()
+    }
+}
