@@ -134,7 +134,8 @@ let package = Package(
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "FieldbookModel", "ReplicaStore", "fieldbook", "fieldbook-server", "FieldbookTestSupport",
+                "SyncServer", "FieldbookModel", "ReplicaStore", "SealedSync", "fieldbook", "fieldbook-server", "FieldbookTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

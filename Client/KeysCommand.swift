@@ -97,7 +97,8 @@ struct KeysCommand: AsyncParsableCommand {
                     throw SyncClientError(.refused,
                         "the fingerprint does not match: the key this server holds for \"\(device)\" is not the one on that device. Do not approve it; the server (or someone on the way) may be substituting keys. The server's key has fingerprint \(keys.fingerprint)")
                 }
-                let n = try await KeysCLI.deliver(to: [d], replica: r, transport: transport, approve: [device])
+                let (n, missing) = try await KeyDelivery.deliver(to: [d], replica: r, transport: transport, approve: [device])
+                for m in missing { warn("no key for region \(m) here: \(device) gets it when a coordinator who holds it approves it, or after `fieldbook keys create \(m)`") }
                 print("approved \(device): \(n) key\(n == 1 ? "" : "s") delivered")
             }
         }
@@ -112,7 +113,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             try await KeysCLI.with(replica, remote) { r, transport in
                 guard Checks.isRegion(region) else { throw SyncClientError(.invalidInput, "\"\(region)\" is not a region name") }
-                let (epoch, n) = try await KeysCLI.newEpoch(region, replica: r, transport: transport)
+                let (epoch, n) = try await KeyDelivery.newEpoch(region, replica: r, transport: transport)
                 print("region \(region): key epoch \(epoch) created, delivered to \(n) device\(n == 1 ? "" : "s")")
             }
         }
@@ -134,7 +135,7 @@ struct KeysCommand: AsyncParsableCommand {
                 let ring = try KeyStore.keyRing(r)
                 let regions = d.regions.contains(SyncProtocol.allRegions) ? ring.regions : d.regions.filter { ring.current($0) != nil }
                 for region in regions {
-                    let (epoch, n) = try await KeysCLI.newEpoch(region, replica: r, transport: transport)
+                    let (epoch, n) = try await KeyDelivery.newEpoch(region, replica: r, transport: transport)
                     print("region \(region): new key epoch \(epoch), delivered to \(n) device\(n == 1 ? "" : "s")")
                 }
                 print("revoked \(device). Also revoke its token on the server: fieldbook-server token revoke \(device)")
@@ -166,61 +167,5 @@ enum KeysCLI {
                 throw error
             }
         } catch { try SyncCLI.fail(error) }
-    }
-
-    /// This device as the server has it (registered now if it was not), checked to be this device.
-    static func me(_ replica: Replica, _ transport: SyncTransport) async throws -> (DeviceKeys, DeviceInfo) {
-        let keys = try KeyStore.deviceKeys(replica)
-        let pub = keys.publicKeys
-        let info = try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
-        return (keys, info)
-    }
-
-    /// Wraps every key this replica holds for the regions `devices` cover and delivers them;
-    /// `approve` names the devices this approves. Returns the number of keys delivered.
-    static func deliver(to devices: [DeviceInfo], replica: Replica, transport: SyncTransport, approve: [String] = [],
-                        only region: String? = nil) async throws -> Int {
-        let (keys, me) = try await me(replica, transport)
-        let pub = keys.publicKeys
-        let ring = try KeyStore.keyRing(replica)
-        var wrapped: [WrappedKey] = []
-        for d in devices {
-            let recipient = try DevicePublicKeys(agreement: d.agreement, signing: d.signing)
-            let regions = d.regions.contains(SyncProtocol.allRegions) ? ring.regions : d.regions
-            for reg in regions where region == nil || reg == region {
-                let epochs = ring.epochs(reg)
-                if epochs.isEmpty && region == nil { warn("no key for region \(reg) here: \(d.device) gets it when a coordinator who holds it approves it, or after `fieldbook keys create \(reg)`") }
-                for e in epochs {
-                    let w = try KeyWrap.wrap(ring.key(reg, epoch: e)!, region: reg, epoch: e, device: d.device, to: recipient, from: keys)
-                    wrapped.append(WrappedKey(device: d.device, region: reg, epoch: e, wrapped: Data(w).base64EncodedString(), sender: me.device,
-                                              senderAgreement: pub.agreementBase64, senderSigning: pub.signingBase64))
-                }
-            }
-        }
-        var approving = approve
-        if me.state == .pending && !approving.contains(me.device) { approving.append(me.device) }
-        return try await transport.upload(KeyUploadRequest(keys: wrapped, approve: approving))
-    }
-
-    /// Creates the next key epoch of `region` here and delivers it (with this device) to every
-    /// approved device whose token covers the region. Returns the epoch and how many devices got it.
-    static func newEpoch(_ region: String, replica: Replica, transport: SyncTransport) async throws -> (UInt32, Int) {
-        let (_, me) = try await me(replica, transport)
-        let server = try await transport.keys().epochs[region] ?? 0
-        let ring = try KeyStore.keyRing(replica)
-        let held = ring.current(region)?.epoch ?? 0
-        if server > held {
-            throw SyncClientError(.refused,
-                "region \(region) is at key epoch \(server) on this server, and this device does not hold it: a coordinator who holds it approves this device first (or run `fieldbook sync` to receive it)")
-        }
-        let epoch = max(server, held) + 1
-        try replica.writeDatabase { db in
-            try KeyStore.add(db, region: region, epoch: epoch, key: KeyRing.newKey(), sender: me.device, senderFingerprint: nil)
-        }
-        let recipients = try await transport.devices().filter { d in
-            d.state == .approved || d.device == me.device
-        }.filter { d in d.regions.contains(region) || (d.coordinator && d.regions.contains(SyncProtocol.allRegions)) }
-        _ = try await deliver(to: recipients, replica: replica, transport: transport, only: region)
-        return (epoch, recipients.count)
     }
 }

@@ -8,11 +8,12 @@ import ReplicaStore
 /// Judged from what each remote said at its last sync: a remote that never synced counts for
 /// nothing.
 public enum RegionCoverage {
-    /// The regions some remote is known to cover; nil when a remote covers every region, or no
-    /// remote's regions are known yet (then nothing can be said).
+    /// The regions some remote is known to cover; nil when a remote covers every region, or some
+    /// remote's regions are not known yet (then nothing can be said).
     public static func covered(_ replica: Replica) throws -> Set<String>? {
-        let known = try Remotes.all(replica).compactMap(\.regions)
-        if known.isEmpty || known.contains(where: { $0.contains(SyncProtocol.allRegions) }) { return nil }
+        let remotes = try Remotes.all(replica)
+        let known = remotes.compactMap(\.regions)
+        if known.isEmpty || known.count < remotes.count || known.contains(where: { $0.contains(SyncProtocol.allRegions) }) { return nil }
         return Set(known.joined())
     }
 

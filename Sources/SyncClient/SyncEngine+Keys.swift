@@ -16,7 +16,14 @@ extension SyncEngine {
         let me = try await retrying("register") {
             try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
         }
-        let answer = try await retrying("keys") { try await transport.keys() }
+        var answer = try await retrying("keys") { try await transport.keys() }
+        if me.coordinator {
+            let told = try await KeyDelivery.publishEpochs(replica: replica, transport: transport, me: me, serverEpochs: answer.epochs)
+            if !told.isEmpty {
+                summary.notices.append("told \(remote.name) of the keys of \(told.joined(separator: ", ")) (made with another server)")
+                answer = try await retrying("keys") { try await transport.keys() }
+            }
+        }
         let received = try local { try KeyStore.receive(answer.keys, device: me.device, replica: replica) }
         for (name, fp) in received.firstTrusted {
             summary.notices.append("keys received from coordinator \(name), fingerprint \(fp): trusted from now on (check it with them)")
@@ -27,7 +34,7 @@ extension SyncEngine {
             let reopened = try local { try reopenWaiting() }
             if reopened > 0 { logger.info("changes kept for want of a key opened", metadata: ["count": .stringConvertible(reopened)]) }
         }
-        if me.state == .pending {
+        if (answer.device?.state ?? me.state) == .pending {
             throw SyncClientError(.waiting,
                 "this device waits for a coordinator to approve it. Read this fingerprint out to them (they run `fieldbook keys approve \(me.device) --fingerprint \"…\"`): \(pub.fingerprint). Everything recorded here stays here and goes out after approval")
         }

@@ -52,11 +52,10 @@ extension SQLiteServerStore {
                         throw ServerError(.forbidden, "device_revoked", "device \"\(token.name)\" was revoked by a coordinator")
                     }
                     if (row["agreement"] as Data) != Data(a) || (row["signing"] as Data) != Data(s) {
-                        // New keys under the same token (a re-installed laptop, or someone who holds
-                        // the token): pending again, until a coordinator checks the new fingerprint.
-                        try db.execute(sql: "UPDATE _srv_device SET agreement = ?, signing = ?, state = 'pending', registered_at = ?, decided_by = NULL, decided_at = NULL WHERE token = ?",
-                                       arguments: [Data(a), Data(s), now, token.name])
-                        try db.execute(sql: "DELETE FROM _srv_key WHERE device = ?", arguments: [token.name])
+                        // One device per token: another device (or someone who holds the token)
+                        // cannot take the place of the one a coordinator approved.
+                        throw ServerError(.conflict, "token_in_use",
+                            "token \"\(token.name)\" belongs to another device already (each device has its own token); ask the server's operator for a token of its own")
                     }
                 } else {
                     try db.execute(sql: "INSERT INTO _srv_device (token, agreement, signing, state, registered_at) VALUES (?,?,?,'pending',?)",

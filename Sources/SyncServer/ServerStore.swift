@@ -86,8 +86,9 @@ public protocol ServerStore: Sendable {
     // Devices and keys (docs/PROTOCOL.md, "Keys"): the store keeps public keys, wrapped keys and
     // epochs, never a key that opens anything.
 
-    /// Registers the token's device keys: a new device, or new keys under its token, is pending.
-    /// A revoked device is refused (403 `device_revoked`).
+    /// Registers the token's device keys: a new device is pending. One device per token: other
+    /// keys under a token that has a device are refused (409 `token_in_use`), a revoked device
+    /// too (403 `device_revoked`); the same keys again change nothing.
     func registerDevice(token: TokenInfo, _ registration: DeviceRegistration) throws -> DeviceInfo
     func devices() throws -> [DeviceInfo]
     func device(_ name: String) throws -> DeviceInfo?

@@ -23,11 +23,11 @@ import Testing
         let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
         defer { server.stop() }
         let (a, b) = (db(cli, "a"), db(cli, "b"))
-        let token = try server.token("almaty", regions: "almaty")
         for (path, name) in [(a, "laptop-a"), (b, "laptop-b")] {
             ok(try cli.run(["init", "--region", "almaty", "--device", name], db: path))
-            ok(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: path))
+            ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token(name, regions: "almaty")], db: path))
         }
+        try server.approve([a, b], cli: cli)
         let p = ok(try cli.run(["person", "add", "--name", "Asqar Qaiyrbek"], db: a)).line
         let q = ok(try cli.run(["person", "add", "--name", "Alnur Ilyashev"], db: a)).line
         let fined = ok(try cli.run(["incident", "add", "--person", q, "--kind", "verdict", "--date", "2021-06",
@@ -86,13 +86,14 @@ import Testing
         let cli = try CLIRunner()
         let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
         defer { server.stop() }
-        let token = try server.token("almaty", regions: "almaty")
         let (a, b) = (cli.dir.appendingPathComponent("a.sqlite").path, cli.dir.appendingPathComponent("b.sqlite").path)
         for (path, device) in [(a, "laptop-a"), (b, "laptop-b")] {
             #expect(try cli.run(["init", "--region", "almaty", "--device", device], db: path).status == 0)
             #expect(try cli.run(["import", CLIRunner.fixture], db: path).status == 0)
+            let token = try server.token(device, regions: "almaty")
             #expect(try cli.run(["remote", "add", "hq", server.url, "--token-file", try cli.file("t", token)], db: path).status == 0)
         }
+        try server.approve([a, b], cli: cli)
         let alone = try cli.run(["export", "--format", "json"], db: a).stdout
         for path in [a, b, a] { #expect(try cli.run(["sync"], db: path).status == 0) }
         func counts(_ path: String) throws -> (persons: Int, incidents: Int, aliases: Int) {

@@ -64,6 +64,7 @@ import Testing
         let held = try Replica.open(path: a, tables: FieldbookSchema.tables, passphrase: CLIRunner.passphrase)
         let tokenFile = try cli.file("token", token + "\n")
         ok(try cli.run(["remote", "add", "hq", server.url, "--token-file", tokenFile], db: a))
+        try server.approve([a], cli: cli)
         let persons = try JSONSerialization.jsonObject(with: Data(cli.run(["list", "persons", "--json"], db: a).stdout.utf8)) as! [[String: Any]]
         let p = persons[0]["id"] as! String
         ok(try cli.run(["edit", p, "--set", "notes=Seen in Қонаев by a neighbour"], db: a))
@@ -283,25 +284,30 @@ import Testing
         let env = ["FIELDBOOK_SERVER_PASSPHRASE": "server store passphrase", "FIELDBOOK_KDF_LOGN": "10"]
         let server = try ServerProcess(data: data, environment: env, arguments: ["--encrypted"])
         defer { server.stop() }
-        let token = try server.token("almaty-monitor", regions: "almaty")
         let (a, b) = (cli.dir.appendingPathComponent("a.sqlite").path, cli.dir.appendingPathComponent("b.sqlite").path)
-        for (path, device) in [(a, "laptop-of-aigerim"), (b, "laptop-of-yerlan")] {
+        var tokens: [String] = []
+        for (path, device, name) in [(a, "laptop-of-aigerim", "almaty-monitor"), (b, "laptop-of-yerlan", "almaty-monitor-2")] {
             #expect(try cli.run(["init", "--region", "almaty", "--device", device], db: path).status == 0)
+            let token = try server.token(name, regions: "almaty")
+            tokens.append(token)
             #expect(try cli.run(["remote", "add", "hq", server.url, "--token-file", try cli.file("t", token)], db: path).status == 0)
         }
+        try server.approve([a, b], cli: cli)
         #expect(try cli.run(["import", CLIRunner.fixture], db: a).status == 0)
         #expect(try cli.run(["sync"], db: a).status == 0)
         #expect(try cli.run(["sync"], db: b).status == 0)
         #expect(try cli.run(["export", "--format", "csv"], db: a).stdout == cli.run(["export", "--format", "csv"], db: b).stdout)
 
         var secrets = try EncryptedReplicaTests.fixtureSecrets()
-        secrets.formUnion(["laptop-of-aigerim", "laptop-of-yerlan", token, "almaty-monitor"])
+        secrets.formUnion(["laptop-of-aigerim", "laptop-of-yerlan", "almaty-monitor"] + tokens)
         let leaks = try EncryptedReplicaTests.leaks(in: data, of: secrets)
         #expect(leaks.isEmpty, "clear text in the server's data directory: \(leaks.prefix(10))")
-        let hash = Tokens.hash(token)
-        for name in try FileManager.default.contentsOfDirectory(atPath: data) {
-            let bytes = FileManager.default.contents(atPath: (data as NSString).appendingPathComponent(name)) ?? Data()
-            #expect(bytes.range(of: hash) == nil, "\(name) holds a token hash")
+        for token in tokens {
+            let hash = Tokens.hash(token)
+            for name in try FileManager.default.contentsOfDirectory(atPath: data) {
+                let bytes = FileManager.default.contents(atPath: (data as NSString).appendingPathComponent(name)) ?? Data()
+                #expect(bytes.range(of: hash) == nil, "\(name) holds a token hash")
+            }
         }
 
         // Without its passphrase the store does not open.

@@ -34,6 +34,7 @@ import Testing
         ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-b"], db: b))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("b", regions: "almaty")], db: b))
+        try server.approve([a, b], cli: cli)
         let p = ok(try cli.run(["person", "add", "--name", "Recorded Fast"], db: a, env: fast)).line
         let first = ok(try cli.run(["sync"], db: a, env: fast), "sync with a fast clock")
         #expect(first.line.contains("1 held by the server"), "\(first.stdout)")
@@ -72,6 +73,7 @@ import Testing
         ok(try cli.run(["init", "--region", "almaty"], db: b, env: fast))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("b", regions: "almaty")], db: b))
+        try server.approve([a, b], cli: cli)
         ok(try cli.run(["person", "add", "--name", "Kept"], db: a, env: fast))
         ok(try cli.run(["person", "add", "--name", "Dropped"], db: a, env: fast))
         ok(try cli.run(["sync", "--batch", "1"], db: a, env: fast))
@@ -94,6 +96,7 @@ import Testing
         let a = db(cli, "a")
         ok(try cli.run(["init", "--region", "almaty"], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
+        try server.approve([a], cli: cli)
         ok(try cli.run(["person", "add", "--name", "Waited For"], db: a))
         // Another process holds the store's write lock for 7 s, longer than the server waits (5 s).
         let store = (server.data as NSString).appendingPathComponent("store.sqlite")
@@ -132,6 +135,7 @@ import Testing
             ok(try cli.run(["init", "--region", "almaty", "--device", name], db: d))
             ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token(name, regions: "almaty")], db: d))
         }
+        try server.approve([a, b, c], cli: cli)
         for i in 1...3 { ok(try cli.run(["person", "add", "--name", "Before Backup \(i)"], db: a)) }
         ok(try cli.run(["sync"], db: a))
         ok(try cli.run(["sync"], db: b))

@@ -42,6 +42,7 @@ import Testing
         let token = try server.token("almaty", regions: "almaty")
         ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-a"], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: a))
+        try server.approve([a], cli: cli)
         let p = ok(try cli.run(["person", "add", "--name", "Asqar Qaiyrbek"], db: a)).line
         ok(try cli.run(["sync"], db: a))
         try copy(a, b)  // the same file, now on a second laptop
@@ -58,7 +59,8 @@ import Testing
         #expect(try site(cli, a) != site(cli, b))
         ok(try cli.run(["sync"], db: a), "a again")
         ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-c"], db: c))
-        ok(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: c))
+        ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("almaty-c", regions: "almaty")], db: c))
+        try server.approve([c], cli: cli)
         ok(try cli.run(["sync"], db: c), "c")
 
         for replica in [a, b, c] {
@@ -81,6 +83,7 @@ import Testing
         let token = try server.token("almaty", regions: "almaty")
         ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-a"], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: a))
+        try server.approve([a], cli: cli)
         let first = ok(try cli.run(["person", "add", "--name", "Before the backup"], db: a)).line
         ok(try cli.run(["sync"], db: a))
         try copy(a, backup)
@@ -101,7 +104,8 @@ import Testing
         let third = ok(try cli.run(["person", "add", "--name", "After the restore"], db: a)).line
         ok(try cli.run(["sync"], db: a))
         ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-c"], db: c))
-        ok(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: c))
+        ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("almaty-c", regions: "almaty")], db: c))
+        try server.approve([c], cli: cli)
         ok(try cli.run(["sync"], db: c))
         all = try persons(cli, c)
         #expect(all[first] != nil && all[second] != nil && all[third] != nil)
@@ -118,6 +122,7 @@ import Testing
         defer { server.stop() }
         do {
             let token = try server.token("almaty", regions: "almaty")
+            try await http.enrolKeys(coordinator: try server.token("hq", regions: "*", coordinator: true), name: "hq")
             let site = SiteID.random()
             let (x, y, z) = (String(repeating: "a", count: 32), String(repeating: "b", count: 32), String(repeating: "c", count: 32))
             func push(ack: String?, id: String?, name: String) async throws -> HTTPTestClient.Reply {

@@ -22,6 +22,7 @@ import Testing
         do {
             let fuzzToken = try server.token("fuzz", regions: "almaty")
             let atyrau = try server.token("atyrau", regions: "atyrau")
+            try await http.enrolKeys(coordinator: try server.token("hq", regions: "*", coordinator: true), name: "hq")
             let site = SiteID.random()
             let seeded = try await http.push(Changeset(sites: [site], tables: [personRow(newID(), region: "atyrau", name: "Серікжан Білаш")]),
                                              site: site, token: atyrau, binary: true)

@@ -34,10 +34,21 @@ struct HTTPTestClient {
         return Reply(status: Int(r.status.code), body: Data(b.readableBytesView), headers: r.headers)
     }
 
-    /// Pushes a changeset, in JSON or in the binary form.
+    /// Pushes a changeset, in JSON or in the binary form, its values sealed (`TestSealing`)
+    /// unless `sealed` is false.
     func push(_ cs: Changeset, site: SiteID, token: String, from: Int64 = 0, to: Int64 = 1, binary: Bool = false,
-              lineage: [(String, String)] = []) async throws -> Reply {
-        try await push(WireChangeset(cs), site: site, token: token, from: from, to: to, binary: binary, lineage: lineage)
+              lineage: [(String, String)] = [], sealed: Bool = true) async throws -> Reply {
+        try await push(WireChangeset(sealed ? TestSealing.seal(cs) : cs), site: site, token: token, from: from, to: to, binary: binary, lineage: lineage)
+    }
+
+    /// Registers a coordinator's device under `token` (named `name`, the token's name) and
+    /// delivers every test region's key to it, so that the server takes cells sealed with `TestSealing.ring`.
+    func enrolKeys(coordinator token: String, name: String) async throws {
+        let (registration, upload) = try TestSealing.upload(name: name)
+        let r = try await send(SyncProtocol.devicePath, method: .PUT, token: token, body: try JSONEncoder().encode(registration))
+        guard r.status == 200 else { throw HTTPTestError(message: "register: \(r.status) \(r.message)") }
+        let k = try await send(SyncProtocol.keysPath, token: token, body: try JSONEncoder().encode(upload))
+        guard k.status == 200 else { throw HTTPTestError(message: "keys: \(k.status) \(k.message)") }
     }
 
     func push(_ wire: WireChangeset, site: SiteID, token: String, from: Int64 = 0, to: Int64 = 1, binary: Bool = false,
@@ -64,7 +75,7 @@ struct HTTPTestClient {
             let r = try await send(path, method: .GET, token: token, body: nil)
             guard r.status == 200 else { throw HTTPTestError(message: "pull: \(r.status) \(r.message)") }
             let page = try JSONDecoder().decode(PullResponse.self, from: r.body)
-            let cs = try page.changes.changeset()
+            let cs = try TestSealing.open(try page.changes.changeset())
             all.sites += cs.sites.filter { !all.sites.contains($0) }
             for t in cs.tables {
                 let remapped = t.rows.map { row -> RowChange in

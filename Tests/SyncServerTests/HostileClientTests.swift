@@ -33,7 +33,10 @@ import Testing
 
     func with(_ body: (Setup) async throws -> Void) async throws {
         let s = try Setup()
-        do { try await body(s) } catch {
+        do {
+            try await s.http.enrolKeys(coordinator: s.coordinator, name: "coordinator")
+            try await body(s)
+        } catch {
             await s.close()
             throw error
         }

@@ -51,6 +51,7 @@ import Testing
         do {
             let token = try server.token("almaty", regions: "almaty")
             let coordinator = try server.token("hq", regions: "*", coordinator: true)
+            try await http.enrolKeys(coordinator: coordinator, name: "hq")
             // A real replica with the real cases, its changes as a JSON push.
             let db = cli.dir.appendingPathComponent("a.sqlite").path
             #expect(try cli.run(["init", "--region", "almaty", "--device", "laptop-a"], db: db).status == 0)
@@ -58,7 +59,7 @@ import Testing
             let replica = try Replica.open(path: db, tables: FieldbookSchema.tables, passphrase: CLIRunner.passphrase)
             let changes = try replica.changes(since: 0, limit: 1_000_000).changeset
             let site = replica.info.site
-            let push = try JSONEncoder().encode(PushRequest(site: site, from: 0, to: 1, changes: WireChangeset(changes)))
+            let push = try JSONEncoder().encode(PushRequest(site: site, from: 0, to: 1, changes: WireChangeset(TestSealing.seal(changes))))
 
             var items: [(what: String, schema: String, body: Data)] = [("push request (fixture)", "PushRequest", push)]
             let pushed = try await http.send(SyncProtocol.pushPath, token: token, body: push)

@@ -43,6 +43,8 @@ import Testing
         let reader = try replica(cli, "reader", region: "atyrau", remotes: [("hq", national, try national.token("r", regions: "almaty,atyrau"))])
         let regionalReader = try replica(cli, "regional-reader", region: "almaty",
                                          remotes: [("hq", regional, try regional.token("rr", regions: "almaty"))])
+        try regional.approve([hq, monitor, regionalReader], cli: cli, remote: nil)
+        try national.approve([hq, reader], cli: cli, remote: nil)
 
         ok(try cli.run(["person", "add", "--name", "Almaty person"], db: hq))
         let add = ok(try cli.run(["person", "add", "--name", "Atyrau person", "--region", "atyrau"], db: hq))
@@ -69,9 +71,9 @@ import Testing
         let cli = try CLIRunner()
         let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
         defer { server.stop() }
-        let token = try server.token("m", regions: "almaty")
-        let a = try replica(cli, "a", region: "almaty", remotes: [("hq", server, token)])
-        let b = try replica(cli, "b", region: "almaty", remotes: [("hq", server, token)])
+        let a = try replica(cli, "a", region: "almaty", remotes: [("hq", server, try server.token("m", regions: "almaty"))])
+        let b = try replica(cli, "b", region: "almaty", remotes: [("hq", server, try server.token("m2", regions: "almaty"))])
+        try server.approve([a, b], cli: cli)
         ok(try cli.run(["sync"], db: a))  // learns what the token covers
         let add = ok(try cli.run(["person", "add", "--name", "Shymkent person", "--region", "shymkent"], db: a))
         #expect(add.stderr.contains("warning") && add.stderr.contains("shymkent"), "\(add.stderr)")

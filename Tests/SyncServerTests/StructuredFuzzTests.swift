@@ -110,7 +110,7 @@ import Testing
         let serverSite = SiteID.random()
         var outcomes = [0, 0, 0]  // decoded and planned, refused while decoding, refused while planning
         for k in 0..<Self.cases {
-            let cs = Self.valid(&rng)
+            let cs = TestSealing.seal(Self.valid(&rng))
             var wire = WireChangeset(cs)
             let what = Self.mutate(&wire, &rng)
             let context = "seed \(seed) (FB_FUZZ_SEED), case \(k): \(what)"
@@ -139,7 +139,7 @@ import Testing
             }
             do {
                 let batch = try PushPlanner.plan(request, now: 1_790_000_000_000, maxDriftMillis: 300_000, maxBatchChanges: 100_000)
-                _ = try PushAuthorizer.authorize(batch, token: token, facts: PushFacts(), serverSite: serverSite)
+                _ = try PushAuthorizer.authorize(batch, token: token, facts: PushFacts(epochs: Dictionary(uniqueKeysWithValues: TestSealing.regions.map { ($0, UInt32(1)) })), serverSite: serverSite)
                 outcomes[0] += 1
             } catch {
                 let e = ServerError.from(error)

@@ -37,6 +37,7 @@ import Testing
         ok(try cli.run(["import", CLIRunner.fixture], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("b", regions: "almaty")], db: b))
+        try server.approve([a, b], cli: cli)
         ok(try cli.run(["sync"], db: a), "first push")
         ok(try cli.run(["sync"], db: b), "first pull")
         #expect(try export(cli, a) == export(cli, b))
@@ -99,6 +100,8 @@ import Testing
         ok(try cli.run(["remote", "add", "s2", s2.url, "--token", try s2.token("b", regions: "atyrau")], db: b))
         ok(try cli.run(["remote", "add", "s1", s1.url, "--token", try s1.token("c", regions: "*", coordinator: true)], db: c))
         ok(try cli.run(["remote", "add", "s2", s2.url, "--token", try s2.token("c", regions: "*", coordinator: true)], db: c))
+        try s1.approve([a, c], cli: cli, remote: "s1")
+        try s2.approve([b, c], cli: cli, remote: "s2")
         ok(try cli.run(["sync"], db: a))
         ok(try cli.run(["sync"], db: b))
         ok(try cli.run(["sync"], db: c))
@@ -109,6 +112,7 @@ import Testing
             let v = db(cli, "view\(i)")
             ok(try cli.run(["init", "--region", "almaty"], db: v))
             ok(try cli.run(["remote", "add", "s", s.url, "--token", try s.token("view\(i)", regions: "*", coordinator: true)], db: v))
+            try s.approve([v], cli: cli)
             ok(try cli.run(["sync"], db: v))
             views.append(try export(cli, v))
         }
@@ -165,6 +169,7 @@ import Testing
         ok(try cli.run(["import", try cli.file("big.csv", syntheticCSV(4_000))], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         let coordinator = try server.token("d", regions: "*", coordinator: true)
+        try server.approve([a], cli: cli)
 
         // Push in small batches; kill the server once some are in.
         let push = try background(["sync", "--db", a, "--batch", "1", "--attempts", "1"])
@@ -178,6 +183,7 @@ import Testing
         // Pull in small pages into a fresh replica; kill the server once some pages are in.
         ok(try cli.run(["init", "--region", "almaty"], db: d))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", coordinator], db: d))
+        try server.approve([d], cli: cli)
         let pull = try background(["sync", "--db", d, "--page", "600", "--attempts", "1"])
         #expect(try poll(d, "SELECT pull_cursor IS NOT NULL FROM _fb_remote"))
         server.stop(signal: SIGKILL)
@@ -205,6 +211,7 @@ import Testing
         ok(try cli.run(["person", "add", "--name", "Before The Backup"], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         let coordinator = try server.token("d", regions: "*", coordinator: true)
+        try server.approve([a], cli: cli)
         ok(try cli.run(["sync"], db: a))
         server.stop()
         try FileManager.default.copyItem(atPath: data, toPath: backup)
@@ -219,6 +226,7 @@ import Testing
         ok(try cli.run(["sync"], db: a), "sync after the restore")
         ok(try cli.run(["init", "--region", "almaty"], db: d))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", coordinator], db: d))
+        try server.approve([d], cli: cli)
         ok(try cli.run(["sync"], db: d))
         #expect(try export(cli, a) == export(cli, d))
         #expect(try persons(cli, d).count == 33)

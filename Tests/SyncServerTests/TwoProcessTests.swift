@@ -32,6 +32,7 @@ import Testing
         let (a, c) = (cli.dir.appendingPathComponent("a.sqlite").path, cli.dir.appendingPathComponent("c.sqlite").path)
         #expect(try cli.run(["init", "--region", "almaty", "--device", "laptop"], db: a).status == 0)
         #expect(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: a).status == 0)
+        try server.approve([a], cli: cli)
         let n = 25
         let writers = try ["first", "second"].map { who in
             try start("for i in $(seq 1 \(n)); do \"$FB\" person add --name \"\(who) $i\" --occupation \"by the \(who) process\" > /dev/null; done", db: a)
@@ -52,7 +53,8 @@ import Testing
         // And all of it reaches another replica through the server.
         #expect(try cli.run(["sync"], db: a).status == 0)
         #expect(try cli.run(["init", "--region", "almaty", "--device", "other"], db: c).status == 0)
-        #expect(try cli.run(["remote", "add", "hq", server.url, "--token", token], db: c).status == 0)
+        #expect(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("other", regions: "almaty")], db: c).status == 0)
+        try server.approve([c], cli: cli)
         #expect(try cli.run(["sync"], db: c).status == 0)
         let export = { (db: String) in try cli.run(["export", "--format", "csv"], db: db).stdout }
         #expect(try export(a) == export(c))
