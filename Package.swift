@@ -124,6 +124,8 @@ let package = Package(
         ),
         .testTarget(name: "FieldbookModelTests", dependencies: ["FieldbookModel", "SyncCore"]),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "FieldbookModel"]),
+        .testTarget(name: "SealedSyncTests", dependencies: ["SealedSync", "FieldbookModel", "SyncCore",
+                                                            .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "ReplicaStoreTests",
             dependencies: ["ReplicaStore", "FieldbookKit", "FieldbookModel", "SyncCore",

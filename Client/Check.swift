@@ -1,32 +1,50 @@
 import ArgumentParser
 import FieldbookKit
 import Foundation
+import SyncClient
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find records that need a person's attention: orphans (a parent deleted on another device) and records whose concurrent edits combined against a rule.",
+        abstract: "Find records that need a person's attention: orphans (a parent deleted on another device), records whose concurrent edits combined against a rule, and received changes kept aside (they did not open, or broke the model).",
         discussion: "Exit 0 when nothing is found, 1 when something is (listed), other codes as usual.")
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "One JSON object: {\"orphans\": [...], \"inconsistent\": [...]}.") var json = false
+    @Flag(help: "One JSON object: {\"orphans\": [...], \"inconsistent\": [...], \"refused\": [...]}.") var json = false
+
+    struct Full: Encodable {
+        var orphans: [OrphanView]
+        var inconsistent: [InconsistentRecord]
+        var refused: [RefusedChanges.Entry]
+    }
 
     func run() throws {
         var found: CheckReport?
-        try FieldbookCLI.run { found = try replica.open().check() }
+        var refused: [RefusedChanges.Entry] = []
+        try FieldbookCLI.run {
+            let store = try replica.open()
+            found = try store.check()
+            refused = try RefusedChanges.all(store.replica)
+        }
         guard let report = found else { return }
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            FileHandle.standardOutput.write(try e.encode(report) + Data("\n".utf8))
+            FileHandle.standardOutput.write(try e.encode(Full(orphans: report.orphans, inconsistent: report.inconsistent, refused: refused)) + Data("\n".utf8))
         } else {
-            print(Self.text(report), terminator: "")
+            print(Self.text(report, refused: refused), terminator: "")
         }
-        if !report.isClean { throw ExitCode(1) }
+        if !report.isClean || !refused.isEmpty { throw ExitCode(1) }
     }
 
-    static func text(_ report: CheckReport) -> String {
-        if report.isClean { return "no problems found\n" }
+    static func text(_ report: CheckReport, refused: [RefusedChanges.Entry]) -> String {
+        if report.isClean && refused.isEmpty { return "no problems found\n" }
         var out = ""
+        if !refused.isEmpty {
+            out += "\(refused.count) received change\(refused.count == 1 ? "" : "s") kept aside (not applied; the rest of each sync went on):\n"
+            for r in refused {
+                out += "  \(Terminal.safe(r.table)) \(Terminal.safe(r.row)) from site \(r.site) via \(Terminal.safe(r.remote)), \(r.kind): \(Terminal.safe(r.reason))\n"
+            }
+        }
         if !report.orphans.isEmpty {
             out += "\(report.orphans.count) orphan record\(report.orphans.count == 1 ? "" : "s") (kept; not in lists or the CSV export):\n"
             for o in report.orphans {

@@ -173,6 +173,13 @@ struct Status: ParsableCommand {
             }
             let remotes = try Remotes.all(store.replica)
             if remotes.isEmpty { print("remotes   none") }
+            let refused = try RefusedChanges.all(store.replica)
+            if !refused.isEmpty {
+                let sites = Set(refused.map(\.site)).sorted()
+                print("kept aside \(refused.count) received change\(refused.count == 1 ? "" : "s") (did not open, or broke the model), written by site\(sites.count == 1 ? "" : "s") \(sites.joined(separator: ", ")): see `fieldbook check`")
+            }
+            let ring = try KeyStore.keyRing(store.replica)
+            print("keys      \(ring.isEmpty ? "none yet (a coordinator approves this device after its first sync)" : ring.regions.map { "\($0) (epoch \(ring.current($0)!.epoch))" }.joined(separator: ", "))")
             for u in try RegionCoverage.uncovered(store.replica) {
                 print("not sent  region \(Terminal.safe(u.region)): \(u.records) record\(u.records == 1 ? "" : "s") (no remote's token covers it)")
             }

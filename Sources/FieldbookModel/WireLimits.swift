@@ -5,6 +5,9 @@ public enum WireLimits {
     public static let maxIDBytes = 128
     /// Longest device name, in UTF-8 bytes.
     public static let maxDeviceNameBytes = 200
+    /// Longest sealed device name on the wire: a sealed cell of the longest name, in base64,
+    /// with its prefix and region.
+    public static let maxSealedDeviceNameBytes = 512
     /// Longest pull cursor, in UTF-8 bytes.
     public static let maxCursorBytes = 200
     /// Largest causal length. A row is deleted and re-created once per two steps, so real rows
@@ -34,7 +37,9 @@ public enum WireLimits {
     /// Checks a device name as it arrives: one line of at most `maxDeviceNameBytes` bytes, no
     /// control characters (terminal escape sequences), so it is safe to print.
     public static func checkDeviceName(_ name: String, field: String) throws(ModelError) {
-        guard !name.isEmpty, name.utf8.count <= maxDeviceNameBytes, !Checks.hasControl(name, allowBreaks: false),
+        // A sealed name (`sealed:v1:REGION:BASE64`, see SealedName) is longer than the name it hides.
+        let limit = name.hasPrefix("sealed:v1:") ? maxSealedDeviceNameBytes : maxDeviceNameBytes
+        guard !name.isEmpty, name.utf8.count <= limit, !Checks.hasControl(name, allowBreaks: false),
               !Checks.hasBidiOverride(name)
         else {
             throw ModelError.invalid(field, String(name.prefix(40)).debugDescription,

@@ -84,7 +84,7 @@ public enum CellSealer {
     /// The value in a padded plaintext, or nil when it is not one (checked strictly: a device
     /// holding the key may still be hostile).
     static func unpad(_ p: [UInt8]) -> Value? {
-        guard p.count >= 2 else { return nil }
+        guard p.count >= SealedForm.blockBytes, p.count % SealedForm.blockBytes == 0 else { return nil }
         var n: UInt64 = 0
         var shift: UInt64 = 0
         var i = 1
@@ -93,7 +93,10 @@ public enum CellSealer {
             let b = p[i]
             n |= UInt64(b & 0x7F) << shift
             i += 1
-            if b & 0x80 == 0 { break }
+            if b & 0x80 == 0 {
+                if b == 0 && i > 2 { return nil }  // the one shortest varint only
+                break
+            }
             shift += 7
         }
         guard n <= UInt64(p.count - i) else { return nil }

@@ -23,6 +23,8 @@ public enum ChangesetSealer {
     /// known or this device holds no key for it (the caller pushes only regions it holds keys for).
     public static func seal(_ cs: Changeset, keys: KeyRing, region lookup: RegionLookup) throws -> Changeset {
         var out = cs
+        // Each site's name, sealed under a region it wrote to here (the first one met).
+        var nameRegion = [String?](repeating: nil, count: cs.sites.count)
         for (ti, t) in cs.tables.enumerated() {
             let schema = try FieldbookSchema.table(named: t.table)
             let clear = t.fields.map { schema.clearColumns.contains($0) }
@@ -34,12 +36,19 @@ public enum ChangesetSealer {
                 guard let (epoch, key) = keys.current(region) else {
                     throw SealedSyncError(.missingKey, "no key for region \(region) on this device (\(t.table) \(rc.id))")
                 }
+                if nameRegion[rc.site] == nil { nameRegion[rc.site] = region }
                 for (fi, f) in rc.fields.enumerated() where !clear[f.field] {
+                    if nameRegion[f.site] == nil { nameRegion[f.site] = region }
                     let address = CellAddress(region: region, table: t.table, row: rc.id, field: t.fields[f.field], hlc: f.hlc, site: cs.sites[f.site])
                     out.tables[ti].rows[ri].fields[fi].value = .sealed(try CellSealer.seal(f.value, at: address, epoch: epoch, key: key))
                 }
             }
         }
+        out.siteNames = try cs.sites.indices.map { i in
+            guard let name = cs.name(ofSite: i), let region = nameRegion[i] else { return nil }
+            return try SealedName.seal(name, site: cs.sites[i], region: region, keys: keys)
+        }
+        if out.siteNames.allSatisfy({ $0 == nil }) { out.siteNames = [] }
         return out
     }
 
@@ -47,7 +56,9 @@ public enum ChangesetSealer {
     /// clear value where a sealed one belongs, or a region this device holds no key for) is left
     /// out of the result and returned as refused; the rest opens.
     public static func open(_ cs: Changeset, keys: KeyRing, region lookup: RegionLookup) throws -> (clear: Changeset, refused: [RefusedRow]) {
-        var out = Changeset(sites: cs.sites, tables: [], siteNames: cs.siteNames)
+        var names = cs.sites.indices.map { i in cs.name(ofSite: i).flatMap { SealedName.open($0, site: cs.sites[i], keys: keys) } }
+        if names.allSatisfy({ $0 == nil }) { names = [] }
+        var out = Changeset(sites: cs.sites, tables: [], siteNames: names)
         var refused: [RefusedRow] = []
         for t in cs.tables {
             let schema = try FieldbookSchema.table(named: t.table)

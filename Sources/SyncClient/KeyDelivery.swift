@@ -74,8 +74,10 @@ public enum KeyDelivery {
         guard me.coordinator, me.state != .revoked else { return [] }
         let ring = try KeyStore.keyRing(replica)
         let behind = Set(ring.regions.filter { (ring.current($0)?.epoch ?? 0) > (serverEpochs[$0] ?? 0) })
-        guard !behind.isEmpty else { return [] }
-        _ = try await deliver(to: [me], replica: replica, transport: transport, regions: behind)
+        // A coordinator's new laptop with imported keys approves itself, as `keys create` would.
+        let selfApprove = me.state == .pending && !ring.isEmpty
+        guard !behind.isEmpty || selfApprove else { return [] }
+        _ = try await deliver(to: [me], replica: replica, transport: transport, regions: selfApprove ? nil : behind)
         return behind.sorted()
     }
 }

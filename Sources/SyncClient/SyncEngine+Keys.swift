@@ -18,11 +18,10 @@ extension SyncEngine {
         }
         var answer = try await retrying("keys") { try await transport.keys() }
         if me.coordinator {
+            let pending = me.state == .pending
             let told = try await KeyDelivery.publishEpochs(replica: replica, transport: transport, me: me, serverEpochs: answer.epochs)
-            if !told.isEmpty {
-                summary.notices.append("told \(remote.name) of the keys of \(told.joined(separator: ", ")) (made with another server)")
-                answer = try await retrying("keys") { try await transport.keys() }
-            }
+            if !told.isEmpty { summary.notices.append("told \(remote.name) of the keys of \(told.joined(separator: ", ")) (made with another server, or imported)") }
+            if !told.isEmpty || pending { answer = try await retrying("keys") { try await transport.keys() } }
         }
         let received = try local { try KeyStore.receive(answer.keys, device: me.device, replica: replica) }
         for (name, fp) in received.firstTrusted {
