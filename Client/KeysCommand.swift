@@ -131,9 +131,14 @@ struct KeysCommand: AsyncParsableCommand {
                 guard let d = before.first(where: { $0.device == device }) else {
                     throw SyncClientError(.invalidInput, "no device \"\(device)\" is registered with this server")
                 }
-                _ = try await transport.revoke(device: device)
                 let ring = try KeyStore.keyRing(r)
-                let regions = d.regions.contains(SyncProtocol.allRegions) ? ring.regions : d.regions.filter { ring.current($0) != nil }
+                let regions = d.regions.contains(SyncProtocol.allRegions) ? ring.regions : d.regions
+                let missing = regions.filter { ring.current($0) == nil }
+                guard missing.isEmpty else {
+                    throw SyncClientError(.invalidInput,
+                        "this device holds no key of \(missing.joined(separator: ", ")), so it cannot move them to a new key epoch; run `fieldbook sync` first (or revoke from a coordinator's device that holds them). Nothing was revoked")
+                }
+                _ = try await transport.revoke(device: device)
                 for region in regions {
                     let (epoch, n) = try await KeyDelivery.newEpoch(region, replica: r, transport: transport)
                     print("region \(region): new key epoch \(epoch), delivered to \(n) device\(n == 1 ? "" : "s")")

@@ -81,14 +81,17 @@ public struct WrappedKey: Codable, Sendable, Equatable {
     }
 }
 
-/// `POST /v1/keys` (coordinators): keys to deliver, and the devices this approves.
+/// `POST /v1/keys` (coordinators): keys to deliver, the devices this approves, and the
+/// sender's signed roster of the coordinators it vouches for (base64; replaces its earlier one).
 public struct KeyUploadRequest: Codable, Sendable {
     public var keys: [WrappedKey]
     public var approve: [String]
+    public var roster: String?
 
-    public init(keys: [WrappedKey], approve: [String] = []) {
+    public init(keys: [WrappedKey], approve: [String] = [], roster: String? = nil) {
         self.keys = keys
         self.approve = approve
+        self.roster = roster
     }
 }
 
@@ -97,11 +100,24 @@ public struct KeysResponse: Codable, Sendable {
     public var device: DeviceInfo?
     public var keys: [WrappedKey]
     public var epochs: [String: UInt32]
+    /// Every coordinator's latest signed roster (base64), for the device to check.
+    public var rosters: [String]
 
-    public init(device: DeviceInfo?, keys: [WrappedKey], epochs: [String: UInt32]) {
+    public init(device: DeviceInfo?, keys: [WrappedKey], epochs: [String: UInt32], rosters: [String] = []) {
         self.device = device
         self.keys = keys
         self.epochs = epochs
+        self.rosters = rosters
+    }
+
+    enum CodingKeys: String, CodingKey { case device, keys, epochs, rosters }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        device = try c.decodeIfPresent(DeviceInfo.self, forKey: .device)
+        keys = try c.decode([WrappedKey].self, forKey: .keys)
+        epochs = try c.decode([String: UInt32].self, forKey: .epochs)
+        rosters = try c.decodeIfPresent([String].self, forKey: .rosters) ?? []
     }
 }
 

@@ -41,7 +41,13 @@ public enum KeyDelivery {
         }
         var approving = approve
         if me.state == .pending && !approving.contains(me.device) { approving.append(me.device) }
-        let n = try await transport.upload(KeyUploadRequest(keys: wrapped, approve: approving))
+        // A coordinator approved after its fingerprint was checked is vouched for from now on.
+        try replica.writeDatabase { db in
+            for d in devices where d.coordinator && approve.contains(d.device) {
+                try KeyStore.trust(db, keys: try DevicePublicKeys(agreement: d.agreement, signing: d.signing), name: d.device, how: "approved here")
+            }
+        }
+        let n = try await transport.upload(KeyUploadRequest(keys: wrapped, approve: approving, roster: try KeyStore.roster(replica)))
         return (n, missing.sorted())
     }
 

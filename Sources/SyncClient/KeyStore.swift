@@ -15,7 +15,8 @@ public enum KeyStore {
                 region TEXT NOT NULL, epoch INTEGER NOT NULL, key BLOB NOT NULL, sender TEXT, sender_fingerprint TEXT,
                 received_at TEXT NOT NULL, PRIMARY KEY (region, epoch));
             CREATE TABLE IF NOT EXISTS _fb_coordinator (
-                fingerprint TEXT PRIMARY KEY NOT NULL, name TEXT, trusted_at TEXT NOT NULL, how TEXT NOT NULL);
+                fingerprint TEXT PRIMARY KEY NOT NULL, name TEXT, trusted_at TEXT NOT NULL, how TEXT NOT NULL,
+                agreement BLOB, signing BLOB);
             """)
     }
 
@@ -73,6 +74,29 @@ public enum KeyStore {
                        arguments: [fingerprint, name, now(), how])
     }
 
+    /// Trusts a coordinator's device and remembers its public keys (to check its rosters and
+    /// to vouch for it in this replica's own).
+    public static func trust(_ db: Database, keys: DevicePublicKeys, name: String?, how: String) throws {
+        try trust(db, fingerprint: keys.fingerprint, name: name, how: how)
+        try db.execute(sql: "UPDATE _fb_coordinator SET agreement = ?, signing = ? WHERE fingerprint = ?",
+                       arguments: [Data(keys.agreement), Data(keys.signing), keys.fingerprint])
+    }
+
+    /// The trusted coordinators whose public keys are known.
+    public static func trustedKeys(_ db: Database) throws -> [DevicePublicKeys] {
+        guard try db.tableExists("_fb_coordinator") else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT agreement, signing FROM _fb_coordinator WHERE agreement IS NOT NULL ORDER BY fingerprint").map {
+            DevicePublicKeys(agreement: [UInt8]($0[0] as Data), signing: [UInt8]($0[1] as Data))
+        }
+    }
+
+    /// This replica's signed roster: itself and the coordinators it trusts (`CoordinatorRoster`).
+    public static func roster(_ replica: Replica) throws -> String {
+        let me = try deviceKeys(replica)
+        let members = try replica.read { db in try trustedKeys(db) }
+        return Data(try CoordinatorRoster.sign(members, by: me, issuedMillis: UInt64(Date().timeIntervalSince1970 * 1000))).base64EncodedString()
+    }
+
     /// What taking keys from a server did.
     public struct Received: Sendable {
         public var added: [(region: String, epoch: UInt32)] = []
@@ -85,13 +109,33 @@ public enum KeyStore {
     /// Takes the wrapped keys a server relays: each opens only with this device's private key and
     /// only if it was wrapped by the coordinator's device it names. Coordinators are trusted on
     /// first use when none is trusted yet (`fieldbook keys trust FINGERPRINT` beforehand pins one).
-    public static func receive(_ wrapped: [WrappedKey], device: String, replica: Replica) throws -> Received {
+    public static func receive(_ wrapped: [WrappedKey], rosters: [String] = [], device: String, replica: Replica) throws -> Received {
         let me = try deviceKeys(replica)
         return try replica.writeDatabase { db in
             try ensureTables(db)
             var out = Received()
             let held = try keyRing(db)
             var trusted = try trusted(db)
+            // First use: the first coordinator whose key arrives, when none is trusted yet.
+            if trusted.isEmpty, let w = wrapped.first(where: { held.key($0.region, epoch: $0.epoch) == nil }),
+               let sender = try? DevicePublicKeys(agreement: w.senderAgreement, signing: w.senderSigning) {
+                try trust(db, keys: sender, name: w.sender, how: "first use")
+                trusted[sender.fingerprint] = "first use"
+                out.firstTrusted.append((w.sender, sender.fingerprint))
+            }
+            // Then whom trusted coordinators vouch for, until nothing more is learnt.
+            let signed = rosters.compactMap { Data(base64Encoded: $0).flatMap { CoordinatorRoster.verify([UInt8]($0)) } }
+            var learnt = true
+            while learnt {
+                learnt = false
+                for r in signed where trusted[r.signer.fingerprint] != nil {
+                    for m in r.members where trusted[m.fingerprint] == nil {
+                        try trust(db, keys: m, name: nil, how: "vouched for by \(r.signer.fingerprint)")
+                        trusted[m.fingerprint] = "vouched"
+                        learnt = true
+                    }
+                }
+            }
             for w in wrapped where held.key(w.region, epoch: w.epoch) == nil {
                 guard let sender = try? DevicePublicKeys(agreement: w.senderAgreement, signing: w.senderSigning),
                       let bytes = Data(base64Encoded: w.wrapped) else {
@@ -99,14 +143,9 @@ public enum KeyStore {
                     continue
                 }
                 let fp = sender.fingerprint
-                if trusted[fp] == nil {
-                    guard trusted.isEmpty else {
-                        out.refused.append("\(w.region) epoch \(w.epoch): from \(w.sender) (fingerprint \(fp)), a coordinator this device does not trust; if that is your coordinator, run `fieldbook keys trust \"\(fp)\"`")
-                        continue
-                    }
-                    try trust(db, fingerprint: fp, name: w.sender, how: "first use")
-                    trusted[fp] = "first use"
-                    out.firstTrusted.append((w.sender, fp))
+                guard trusted[fp] != nil else {
+                    out.refused.append("\(w.region) epoch \(w.epoch): from \(w.sender) (fingerprint \(fp)), a coordinator this device does not trust; if that is your coordinator, run `fieldbook keys trust \"\(fp)\"`")
+                    continue
                 }
                 do {
                     let key = try KeyWrap.unwrap([UInt8](bytes), region: w.region, epoch: w.epoch, device: device, with: me, from: sender)

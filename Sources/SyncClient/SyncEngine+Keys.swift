@@ -23,7 +23,7 @@ extension SyncEngine {
             if !told.isEmpty { summary.notices.append("told \(remote.name) of the keys of \(told.joined(separator: ", ")) (made with another server, or imported)") }
             if !told.isEmpty || pending { answer = try await retrying("keys") { try await transport.keys() } }
         }
-        let received = try local { try KeyStore.receive(answer.keys, device: me.device, replica: replica) }
+        let received = try local { try KeyStore.receive(answer.keys, rosters: answer.rosters, device: me.device, replica: replica) }
         for (name, fp) in received.firstTrusted {
             summary.notices.append("keys received from coordinator \(name), fingerprint \(fp): trusted from now on (check it with them)")
         }

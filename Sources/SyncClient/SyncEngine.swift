@@ -111,7 +111,8 @@ public struct SyncEngine: Sendable {
             }
         }
         // Only regions this device holds a key for can go out sealed; the rest waits here.
-        let ring = try local { try KeyStore.keyRing(replica) }
+        var ring = try local { try KeyStore.keyRing(replica) }
+        var refreshed = false
         let covered = scope?.partitions
         let partitions: Set<String> = covered.map { $0.intersection(ring.regions) } ?? Set(ring.regions)
         summary.waitingForKey = try local { try Self.regionsWithoutKey(replica, ring: ring, covered: covered) }
@@ -150,6 +151,17 @@ public struct SyncEngine: Sendable {
             let response: PushResponse
             do {
                 response = try await retrying("push") { [ack] in try await transport.push(request, ack: ack, id: id) }
+            } catch let e as SyncClientError where e.code == "stale_key_epoch" {
+                // A region moved to a new key epoch (a device was revoked): take the new key and
+                // seal the batch again, once.
+                guard !refreshed else {
+                    throw SyncClientError(.refused, ([e.message] + summary.notices).joined(separator: "; "), status: e.status, code: e.code)
+                }
+                refreshed = true
+                try await enrol(&summary)
+                ring = try local { try KeyStore.keyRing(replica) }
+                cursor = start
+                continue
             } catch let e as SyncClientError where e.code == "sequence_gap" && start > 0 {
                 // The server holds less of this replica than it acknowledged (restored from an
                 // older backup, say): send everything again; what it has is ignored.

@@ -17,6 +17,8 @@ public enum KeyAuthorizer {
         public var approve: [String]
         /// Regions whose current epoch moves forward.
         public var newEpochs: [String: UInt32]
+        /// The sender's new roster (opaque to the server; devices check its signature).
+        public var roster: [UInt8]?
     }
 
     public static func authorize(_ upload: KeyUploadRequest, token: TokenInfo, devices: [String: DeviceInfo],
@@ -33,6 +35,12 @@ public enum KeyAuthorizer {
             throw ServerError(.forbidden, "device_not_approved", "the coordinator's device \"\(token.name)\" is not approved yet")
         }
         var plan = Plan(keys: [], approve: [], newEpochs: [:])
+        if let r = upload.roster {
+            guard r.utf8.count <= 100_000, let bytes = Data(base64Encoded: r) else {
+                throw ServerError.badRequest("invalid", "roster: a signed roster in base64 (at most about 70 KB)")
+            }
+            plan.roster = [UInt8](bytes)
+        }
         for name in upload.approve {
             guard let d = devices[name] else { throw ServerError(.notFound, "device_not_found", "no device registered under \"\(name.prefix(100))\"") }
             guard d.state != .revoked else { throw ServerError(.conflict, "device_revoked", "device \"\(name)\" is revoked; it cannot be approved again") }

@@ -16,6 +16,7 @@ extension SQLiteServerStore {
                 sender TEXT NOT NULL, sender_agreement BLOB NOT NULL, sender_signing BLOB NOT NULL, created_at TEXT NOT NULL,
                 PRIMARY KEY (device, region, epoch));
             CREATE TABLE IF NOT EXISTS _srv_region_epoch (region TEXT PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS _srv_roster (sender TEXT PRIMARY KEY NOT NULL, roster BLOB NOT NULL, updated_at TEXT NOT NULL);
             """)
     }
 
@@ -90,6 +91,10 @@ extension SQLiteServerStore {
                     try db.execute(sql: "INSERT INTO _srv_region_epoch (region, epoch) VALUES (?, ?) ON CONFLICT (region) DO UPDATE SET epoch = excluded.epoch",
                                    arguments: [region, Int64(epoch)])
                 }
+                if let roster = plan.roster {
+                    try db.execute(sql: "INSERT OR REPLACE INTO _srv_roster (sender, roster, updated_at) VALUES (?, ?, ?)",
+                                   arguments: [token.name, Data(roster), now])
+                }
                 for name in plan.approve {
                     try db.execute(sql: "UPDATE _srv_device SET state = 'approved', decided_by = ?, decided_at = ? WHERE token = ? AND state != 'revoked'",
                                    arguments: [token.name, now, name])
@@ -113,7 +118,8 @@ extension SQLiteServerStore {
                     }
                 }
                 let all = try Self.epochs(db)
-                return KeysResponse(device: me, keys: keys, epochs: all.filter { token.allows(region: $0.key) })
+                let rosters = try Data.fetchAll(db, sql: "SELECT roster FROM _srv_roster ORDER BY sender").map { $0.base64EncodedString() }
+                return KeysResponse(device: me, keys: keys, epochs: all.filter { token.allows(region: $0.key) }, rosters: rosters)
             }
         }
     }

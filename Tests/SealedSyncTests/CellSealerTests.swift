@@ -199,4 +199,20 @@ import Testing
         costly[8] = 30  // a hostile file asking scrypt for 2^30 blocks
         #expect(throws: SealedSyncError(.malformed, "")) { _ = try Self.kind(KeyBackup.open(costly, passphrase: "correct horse battery")) }
     }
+
+    @Test func aRosterVerifiesOnlyAsItsSignerSignedIt() throws {
+        let signer = DeviceKeys(), other = DeviceKeys().publicKeys
+        let bytes = try CoordinatorRoster.sign([other], by: signer, issuedMillis: 42)
+        let r = try #require(CoordinatorRoster.verify(bytes))
+        #expect(r.signer == signer.publicKeys && r.members == [signer.publicKeys, other] && r.issuedMillis == 42)
+        var rng = SplitMix64(seed: Self.seed)
+        for k in 0..<500 {
+            var altered = bytes
+            let i = Int(rng.next() % UInt64(bytes.count))
+            altered[i] ^= UInt8(1 + rng.next() % 255)
+            #expect(CoordinatorRoster.verify(altered) == nil, "seed \(Self.seed) (FB_SEAL_SEED), case \(k): byte \(i)")
+        }
+        #expect(CoordinatorRoster.verify(Array(bytes.dropLast())) == nil)
+        #expect(CoordinatorRoster.verify([]) == nil)
+    }
 }
