@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // TLS for the server (through Hummingbird) and certificate pinning on the client.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // gzip of request and response bodies (zlib through NIO ByteBuffers).
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
@@ -40,6 +42,19 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             path: "Sources/SealedSync"
+        ),
+        // TLS: server configuration from PEM files, key pins (SHA-256 of the public key), pinned fetch.
+        .target(
+            name: "FieldbookTLS",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Sources/FieldbookTLS"
         ),
         // The SQLite replica (GRDB): schema, capture of local writes, applying changesets, history.
         .target(
@@ -67,9 +82,10 @@ let package = Package(
         .target(
             name: "SyncServer",
             dependencies: [
-                "FieldbookModel", "SyncCore", "ReplicaStore",
+                "FieldbookModel", "SyncCore", "ReplicaStore", "FieldbookTLS",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -83,8 +99,9 @@ let package = Package(
         .target(
             name: "SyncClient",
             dependencies: [
-                "FieldbookModel", "SyncCore", "ReplicaStore", "SealedSync",
+                "FieldbookModel", "SyncCore", "ReplicaStore", "SealedSync", "FieldbookTLS",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -105,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-server",
             dependencies: [
-                "FieldbookModel", "SyncServer", "ReplicaStore",
+                "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

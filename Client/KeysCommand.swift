@@ -165,7 +165,7 @@ enum KeysCLI {
             }
             let client = SyncTransport.makeClient()
             do {
-                try await body(replica, SyncTransport(baseURL: remote.url, token: remote.token, client: client))
+                try await body(replica, try await SyncTransport.connect(to: remote, client: client))
                 try? await client.shutdown()
             } catch {
                 try? await client.shutdown()

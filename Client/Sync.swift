@@ -20,6 +20,8 @@ struct RemoteCommand: ParsableCommand {
         @Option(help: "The token itself (lands in shell history: prefer --token-file or the prompt).") var token: String?
         @Flag(help: "Allow plain http:// to a machine other than this one (the token and records cross the network in clear).")
         var insecure = false
+        @Option(help: "Trust only the server key with this pin (sha256:…, from `fieldbook-server tls fingerprint`), whatever certificate authority vouches for another.")
+        var pin: String?
 
         func run() throws {
             try SyncCLI.run {
@@ -39,7 +41,10 @@ struct RemoteCommand: ParsableCommand {
                 } else {
                     value = (readLine() ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                 }
-                try Remotes.add(store.replica, name: name, url: url, token: value, insecure: insecure)
+                try Remotes.add(store.replica, name: name, url: url, token: value, insecure: insecure, pin: pin)
+                if pin == nil, url.lowercased().hasPrefix("https://") {
+                    warn("\(name) is not pinned: any certificate authority this machine trusts (a national one included) can vouch for an impostor; add it with --pin sha256:… from `fieldbook-server tls fingerprint`")
+                }
                 if insecure, url.lowercased().hasPrefix("http://") {
                     warn("\(name) is reached over plain http://: anyone on the path can read the token and every record")
                 }
@@ -107,12 +112,13 @@ struct Sync: AsyncParsableCommand {
         var round = remotes
         for pass in 1...2 where !round.isEmpty {
             for r in round {
-                let engine = SyncEngine(replica: store.replica, remote: try Remotes.named(store.replica, r.name),
-                                        transport: SyncTransport(baseURL: r.url, token: r.token, client: client),
-                                        configuration: config, logger: logger)
                 let started = Date()
                 let before = totals[r.name] ?? SyncSummary()
                 do {
+                    let current = try Remotes.named(store.replica, r.name)
+                    let engine = SyncEngine(replica: store.replica, remote: current,
+                                            transport: try await SyncTransport.connect(to: current, client: client),
+                                            configuration: config, logger: logger)
                     let s = try await engine.run { s in
                         guard terminal else { return }
                         let rate = Double(s.pushed + s.pulled) / max(Date().timeIntervalSince(started), 0.001)

@@ -1,8 +1,10 @@
 import ArgumentParser
 import FieldbookModel
+import FieldbookTLS
 import Foundation
 import Hummingbird
 import Logging
+import NIOSSL
 import ReplicaStore
 import SyncServer
 
@@ -12,7 +14,7 @@ struct FieldbookServer: AsyncParsableCommand {
         commandName: "fieldbook-server",
         abstract: "The Fieldbook sync server.",
         version: "0.1.0",
-        subcommands: [Serve.self, TokenCommand.self, QuarantineCommand.self],
+        subcommands: [Serve.self, TokenCommand.self, QuarantineCommand.self, TLSCommand.self],
         defaultSubcommand: nil
     )
 }
@@ -77,6 +79,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env FIELDBOOK_LOG_LEVEL; default info).") var logLevel: String?
     @Flag(help: "Refuse to run on an unencrypted store: a new store is created encrypted under the passphrase (FIELDBOOK_SERVER_PASSPHRASE, FIELDBOOK_SERVER_PASSPHRASE_FILE or --passphrase-file).")
     var encrypted = false
+    @Option(help: ArgumentHelp("The server's certificate (chain), PEM: serve HTTPS only (env FIELDBOOK_TLS_CERT). Devices pin its key: `fieldbook-server tls fingerprint`.", valueName: "file"))
+    var tlsCert: String?
+    @Option(help: ArgumentHelp("The certificate's private key, PEM (env FIELDBOOK_TLS_KEY).", valueName: "file"))
+    var tlsKey: String?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -97,6 +103,22 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(78)
             }
         }
+        var tls: TLSConfiguration? = nil
+        let (certFile, keyFile) = (tlsCert ?? env["FIELDBOOK_TLS_CERT"], tlsKey ?? env["FIELDBOOK_TLS_KEY"])
+        switch (certFile, keyFile) {
+        case let (cert?, key?):
+            do { tls = try TLSPin.serverConfiguration(certificateFile: cert, keyFile: key) } catch {
+                FileHandle.standardError.write(Data("fieldbook-server: error: cannot load the TLS certificate \(cert) and key \(key): \(error)\n".utf8))
+                throw ExitCode(66)
+            }
+        case (nil, nil):
+            if !["127.0.0.1", "::1", "localhost"].contains(host) {
+                FileHandle.standardError.write(Data("fieldbook-server: warning: serving plain HTTP on \(host): tokens and sealed changes cross the network unauthenticated; give --tls-cert and --tls-key (or put a TLS proxy in front)\n".utf8))
+            }
+        default:
+            FileHandle.standardError.write(Data("fieldbook-server: error: give both --tls-cert and --tls-key\n".utf8))
+            throw ExitCode(64)
+        }
         let store: SQLiteServerStore
         do { store = try data.store() } catch let e as ServerError {
             FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
@@ -104,8 +126,9 @@ struct Serve: AsyncParsableCommand {
         }
         try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
         logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
-        let app = ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger) { bound in
-            print("fieldbook-server listening on \(host):\(bound)")
+        let https = tls != nil
+        let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls) { bound in
+            print("fieldbook-server listening on \(host):\(bound)\(https ? " (HTTPS)" : "")")
             fflush(nil)
         }
         try await app.runService()
@@ -213,6 +236,28 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try runReporting { print("dropped \(try data.store().dropQuarantine(which.selection))") }
+        }
+    }
+}
+
+struct TLSCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tls", abstract: "The server's TLS certificate.",
+                                                    subcommands: [Fingerprint.self])
+
+    struct Fingerprint: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the pin of the server's key (sha256: of its public key) for `fieldbook remote add --pin`.")
+        @Option(help: ArgumentHelp("The server's certificate, PEM (env FIELDBOOK_TLS_CERT).", valueName: "file")) var tlsCert: String?
+
+        func run() throws {
+            guard let file = tlsCert ?? ProcessInfo.processInfo.environment["FIELDBOOK_TLS_CERT"] else {
+                FileHandle.standardError.write(Data("fieldbook-server: error: give --tls-cert FILE\n".utf8))
+                throw ExitCode(64)
+            }
+            do { print(try TLSPin.fingerprint(try TLSPin.certificate(file: file))) } catch {
+                FileHandle.standardError.write(Data("fieldbook-server: error: \(file): \(error)\n".utf8))
+                throw ExitCode(66)
+            }
         }
     }
 }

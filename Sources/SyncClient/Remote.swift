@@ -1,4 +1,5 @@
 import FieldbookModel
+import FieldbookTLS
 import Foundation
 import GRDB
 import ReplicaStore
@@ -21,6 +22,8 @@ public struct Remote: Sendable, Equatable {
     /// The regions its token covered at the last sync (`*`: every region); nil before the first
     /// sync, or when the server does not say.
     public var regions: [String]?
+    /// The pinned key of the server's certificate (`sha256:…`), when set: nothing else is trusted.
+    public var pin: String?
 
     /// The regions pushed to it; nil for every region (or not known).
     public var partitions: Set<String>? {
@@ -40,7 +43,8 @@ public enum Remotes {
             CREATE TABLE IF NOT EXISTS _fb_remote (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
-                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT, keyed_regions TEXT)
+                quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT, keyed_regions TEXT,
+                pin TEXT)
             """)
     }
 
@@ -48,7 +52,7 @@ public enum Remotes {
     public static func migrate(_ db: Database) throws {
         guard try db.tableExists("_fb_remote") else { return }
         let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
-        for c in ["held", "push_ack", "push_inflight", "regions", "keyed_regions"] where !columns.contains(c) {
+        for c in ["held", "push_ack", "push_inflight", "regions", "keyed_regions", "pin"] where !columns.contains(c) {
             try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN \(c) TEXT")
         }
     }
@@ -58,7 +62,8 @@ public enum Remotes {
                pushCursor: r["push_cursor"], pullCursor: r["pull_cursor"], lastSync: r["last_sync"],
                lastError: r["last_error"],
                held: (r["held"] as String?).flatMap { try? JSONDecoder().decode([QuarantineNote].self, from: Data($0.utf8)) } ?? [],
-               regions: (r["regions"] as String?).map { $0.split(separator: ",").map(String.init) })
+               regions: (r["regions"] as String?).map { $0.split(separator: ",").map(String.init) },
+               pin: r.hasColumn("pin") ? r["pin"] : nil)
     }
 
     /// Whether `host` is this machine (127.0.0.0/8, ::1, localhost): the only place plain HTTP
@@ -83,19 +88,30 @@ public enum Remotes {
 
     /// Adds a remote. Plain `http://` to anything but this machine is refused (the token and
     /// every record would cross the network readable and alterable) unless `insecure`.
-    public static func add(_ replica: Replica, name: String, url: String, token: String, insecure: Bool = false) throws {
+    public static func add(_ replica: Replica, name: String, url: String, token: String, insecure: Bool = false, pin: String? = nil) throws {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw SyncClientError(.invalidInput, "remote name \"\(name)\": use letters, digits, '-' and '_'")
         }
         try checkURL(url, insecure: insecure)
+        var pinned: String? = nil
+        if let pin {
+            guard let p = TLSPin.normalize(pin) else {
+                throw SyncClientError(.invalidInput, "--pin \"\(pin.prefix(80))\": give sha256: and 64 hex digits, as `fieldbook-server tls fingerprint` prints")
+            }
+            guard url.lowercased().hasPrefix("https://") else {
+                throw SyncClientError(.invalidInput, "--pin needs an https:// URL")
+            }
+            pinned = p
+        }
         guard !token.isEmpty, !token.contains(where: { $0.isWhitespace }) else {
             throw SyncClientError(.invalidInput, "--token: give the token printed by `fieldbook-server token create`")
         }
         do {
             try replica.writeDatabase { db in
                 try ensureTable(db)
-                try db.execute(sql: "INSERT INTO _fb_remote (name, url, token) VALUES (?, ?, ?)",
-                               arguments: [name, url.hasSuffix("/") ? String(url.dropLast()) : url, token])
+                try migrate(db)
+                try db.execute(sql: "INSERT INTO _fb_remote (name, url, token, pin) VALUES (?, ?, ?, ?)",
+                               arguments: [name, url.hasSuffix("/") ? String(url.dropLast()) : url, token, pinned])
             }
         } catch let e as DatabaseError where e.resultCode.primaryResultCode == .SQLITE_CONSTRAINT {
             throw SyncClientError(.invalidInput, "a remote named \"\(name)\" exists already; remove it first")

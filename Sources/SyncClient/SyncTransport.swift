@@ -1,10 +1,12 @@
 import AsyncHTTPClient
 import CompressNIO
 import FieldbookModel
+import FieldbookTLS
 import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// The HTTP side of a sync: one request per call, changesets in the binary form (JSON for
 /// everything else), gzip both ways.
@@ -16,6 +18,8 @@ public struct SyncTransport: Sendable {
     public var timeout: TimeAmount = .seconds(120)
     /// Largest response accepted (decompressed). Default: 512 MiB.
     public var maxResponseBytes = 512 << 20
+    /// TLS for every request, when set (a pinned remote: `connect(to:client:)`).
+    public var tls: TLSConfiguration?
 
     /// - Parameter client: made with `SyncTransport.makeClient()` (which decompresses gzip
     ///   responses); the caller shuts it down.
@@ -23,6 +27,31 @@ public struct SyncTransport: Sendable {
         self.baseURL = baseURL
         self.token = token
         self.client = client
+    }
+
+    /// The transport for `remote`: for a pinned remote, the server's certificate is fetched and
+    /// checked against the pin first, and then trusted alone (no system root can vouch for another).
+    public static func connect(to remote: Remote, client: HTTPClient) async throws -> SyncTransport {
+        var t = SyncTransport(baseURL: remote.url, token: remote.token, client: client)
+        guard let pin = remote.pin else {
+            // An organisation's own certificate authority, trusted besides the system's (as curl's --cacert).
+            if let ca = ProcessInfo.processInfo.environment["FIELDBOOK_CA_FILE"], !ca.isEmpty {
+                var config = TLSConfiguration.makeClientConfiguration()
+                config.additionalTrustRoots = [.file(ca)]
+                t.tls = config
+            }
+            return t
+        }
+        guard let u = URL(string: remote.url), let host = u.host else {
+            throw SyncClientError(.invalidInput, "URL \"\(remote.url)\" has no host")
+        }
+        do {
+            let cert = try await TLSPin.fetchCertificate(host: host, port: u.port ?? 443, pin: pin)
+            t.tls = TLSPin.clientConfiguration(trusting: cert)
+        } catch let e as TLSPin.Failure {
+            throw SyncClientError(e.description.contains("cannot reach") ? .transient : .refused, e.description)
+        }
+        return t
     }
 
     /// An HTTP client that decompresses gzip responses (AsyncHTTPClient does it, up to
@@ -127,6 +156,7 @@ public struct SyncTransport: Sendable {
               accept: String = "application/json", headers: [(String, String)] = []) async throws -> (ByteBuffer, String?) {
         var req = HTTPClientRequest(url: baseURL + path)
         req.method = method
+        if let tls { req.tlsConfiguration = tls }
         for (name, value) in headers { req.headers.add(name: name, value: value) }
         req.headers.add(name: "Authorization", value: "Bearer \(token)")
         req.headers.add(name: SyncProtocol.protocolHeader, value: String(SyncProtocol.version))
@@ -146,6 +176,10 @@ public struct SyncTransport: Sendable {
         do {
             response = try await client.execute(req, timeout: timeout)
             bytes = try await response.body.collect(upTo: maxResponseBytes)
+        } catch let e as NIOSSLError {
+            throw SyncClientError(.refused, "TLS with \(baseURL) failed (\(e)); if the server has its own certificate, add the remote with --pin")
+        } catch let e as BoringSSLError {
+            throw SyncClientError(.refused, "the certificate of \(baseURL) is not trusted (\(e)); if the server has its own certificate, add the remote with --pin")
         } catch {
             throw SyncClientError(.transient, "cannot reach \(baseURL): \(error)")
         }

@@ -1,18 +1,23 @@
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Builds the server application: the routes over a store, bound to `host:port`.
 public enum ServerApplication {
     /// - Parameter onListening: called with the bound port once the server accepts connections
     ///   (port 0 binds a free port).
+    ///   - tls: when given, HTTPS only (`FieldbookTLS.TLSPin.serverConfiguration`).
     public static func make(
         store: any ServerStore, configuration: ServerConfiguration, host: String, port: Int, logger: Logger,
+        tls: TLSConfiguration? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let routes = SyncRoutes(store: store, configuration: configuration)
         return Application(
             router: routes.router(),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: "fieldbook-server"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger

@@ -19,7 +19,8 @@ extension ServerProcess {
 
     /// Registers the replicas `dbs` (each with a remote for this server; `remote` names it when
     /// there are several) and approves them with keys for every region their tokens cover.
-    public func approve(_ dbs: [String], cli: CLIRunner, remote: String? = nil) throws {
+    /// `pin`: the server's key pin, for an HTTPS server.
+    public func approve(_ dbs: [String], cli: CLIRunner, remote: String? = nil, pin: String? = nil) throws {
         func run(_ args: [String], _ db: String, _ ok: Set<Int32> = [0]) throws -> CLIRunner.Result {
             let r = try cli.run(args, db: db)
             guard ok.contains(r.status) else { throw EnrolmentError(description: "\(args.joined(separator: " ")) on \(db): exit \(r.status): \(r.stderr)") }
@@ -32,7 +33,7 @@ extension ServerProcess {
         let me = coordinatorRemote
         if !(try run(["remote", "list"], coordinator).stdout.split(separator: "\n").contains { $0.hasPrefix(me + "\t") }) {
             let token = try self.token("test-coordinator", regions: "*", coordinator: true)
-            _ = try run(["remote", "add", me, url, "--token", token], coordinator)
+            _ = try run(["remote", "add", me, url, "--token", token] + (pin.map { ["--pin", $0] } ?? []), coordinator)
         }
         let on = ["--remote", me]
         var named: [String: String] = [:]  // fingerprint → db

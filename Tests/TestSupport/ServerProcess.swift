@@ -6,7 +6,8 @@ public final class ServerProcess: @unchecked Sendable {
     public private(set) var port: Int
     private var process: Process?
     private var log: FileHandle?
-    public var url: String { "http://127.0.0.1:\(port)" }
+    /// `https://` when the server was started with a certificate.
+    public var url: String { (arguments.contains("--tls-cert") ? "https" : "http") + "://127.0.0.1:\(port)" }
 
     /// Starts a server on `data`; `port` 0 lets the kernel pick a free one.
     /// Extra environment of the process (e.g. `ClockSkew.shifted(minutes:)` for a wrong clock).
@@ -54,7 +55,7 @@ public final class ServerProcess: @unchecked Sendable {
             line.append(chunk)
             if let text = String(data: line, encoding: .utf8), let nl = text.firstIndex(of: "\n") {
                 let first = String(text[..<nl])
-                guard let colon = first.lastIndex(of: ":"), let bound = Int(first[first.index(after: colon)...]) else { break }
+                guard let colon = first.lastIndex(of: ":"), let bound = Int(first[first.index(after: colon)...].prefix { $0.isNumber }) else { break }
                 port = bound
                 return
             }
