@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-server",
             dependencies: [
-                "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS",
+                "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS", "SealedSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -220,6 +220,7 @@ enum SyncCLI {
             case .fingerprintMismatch, .untrusted: throw ExitCode(77)
             case .malformed: throw ExitCode(65)
             case .missingKey: throw ExitCode(70)
+            case .tampered: throw ExitCode(74)
             }
         }
         if let e = error as? SyncClientError {

@@ -14,7 +14,7 @@ struct FieldbookServer: AsyncParsableCommand {
         commandName: "fieldbook-server",
         abstract: "The Fieldbook sync server.",
         version: "0.1.0",
-        subcommands: [Serve.self, TokenCommand.self, QuarantineCommand.self, TLSCommand.self],
+        subcommands: [Serve.self, TokenCommand.self, QuarantineCommand.self, TLSCommand.self, BundleCommand.self],
         defaultSubcommand: nil
     )
 }
@@ -66,7 +66,7 @@ struct DataOptions: ParsableArguments {
 func runReporting(_ body: () throws -> Void) throws {
     do { try body() } catch let e as ServerError {
         FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
-        throw ExitCode(e.status.code == 400 ? 65 : 1)
+        throw ExitCode(e.status.code == 400 ? 65 : e.status.code == 403 ? 77 : 1)
     }
 }
 

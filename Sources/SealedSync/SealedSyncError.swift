@@ -12,6 +12,8 @@ public struct SealedSyncError: Error, Sendable, Equatable, CustomStringConvertib
         case fingerprintMismatch
         /// A key sent by someone this device does not trust.
         case untrusted
+        /// A signed file (a bundle) altered after it was signed.
+        case tampered
     }
 
     public var kind: Kind

@@ -24,6 +24,8 @@ public struct Remote: Sendable, Equatable {
     public var regions: [String]?
     /// The pinned key of the server's certificate (`sha256:…`), when set: nothing else is trusted.
     public var pin: String?
+    /// This device's name on that server (its token's), learnt at the first sync.
+    public var device: String?
 
     /// The regions pushed to it; nil for every region (or not known).
     public var partitions: Set<String>? {
@@ -44,7 +46,7 @@ public enum Remotes {
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
                 quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT, keyed_regions TEXT,
-                pin TEXT)
+                pin TEXT, device TEXT)
             """)
     }
 
@@ -52,7 +54,7 @@ public enum Remotes {
     public static func migrate(_ db: Database) throws {
         guard try db.tableExists("_fb_remote") else { return }
         let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
-        for c in ["held", "push_ack", "push_inflight", "regions", "keyed_regions", "pin"] where !columns.contains(c) {
+        for c in ["held", "push_ack", "push_inflight", "regions", "keyed_regions", "pin", "device"] where !columns.contains(c) {
             try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN \(c) TEXT")
         }
     }
@@ -63,7 +65,7 @@ public enum Remotes {
                lastError: r["last_error"],
                held: (r["held"] as String?).flatMap { try? JSONDecoder().decode([QuarantineNote].self, from: Data($0.utf8)) } ?? [],
                regions: (r["regions"] as String?).map { $0.split(separator: ",").map(String.init) },
-               pin: r.hasColumn("pin") ? r["pin"] : nil)
+               pin: r.hasColumn("pin") ? r["pin"] : nil, device: r.hasColumn("device") ? r["device"] : nil)
     }
 
     /// Whether `host` is this machine (127.0.0.0/8, ::1, localhost): the only place plain HTTP

@@ -1,6 +1,7 @@
 import FieldbookModel
 import Foundation
 import GRDB
+import Logging
 import ReplicaStore
 import SealedSync
 import SyncCore
@@ -16,6 +17,7 @@ extension SyncEngine {
         let me = try await retrying("register") {
             try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
         }
+        try local { try replica.writeDatabase { db in try Remotes.update(db, remote.name, "device = ?", [me.device]) } }
         var answer = try await retrying("keys") { try await transport.keys() }
         if me.coordinator {
             let pending = me.state == .pending
@@ -42,29 +44,13 @@ extension SyncEngine {
     /// Seals a batch read from the replica, each row with its region's current key.
     func seal(_ cs: Changeset, ring: KeyRing) throws -> Changeset {
         try replica.write { w in
-            try ChangesetSealer.seal(cs, keys: ring) { table, id in try Self.region(w, table, id) }
+            try ChangesetSealer.seal(cs, keys: ring) { table, id in try Receiving.region(w, table, id) }
         }
     }
 
-    /// Opens a page and applies it; what does not open, or breaks the model, is kept aside
-    /// (`RefusedChanges`) and the rest applies. Runs inside the page's transaction.
+    /// Opens a page and applies it (see `Receiving.openAndApply`). Runs inside the page's transaction.
     func openAndApply(_ cs: Changeset, w: ReplicaWriter, ring: KeyRing) throws -> ApplyReport {
-        let opened = try ChangesetSealer.open(cs, keys: ring) { table, id in try Self.region(w, table, id) }
-        for r in opened.refused {
-            logger.warning("a received change does not open; kept aside",
-                           metadata: ["table": .string(r.table), "id": .string(r.id), "site": .string(r.site.description), "reason": .string(r.reason)])
-            try RefusedChanges.record(w.db, remote: remote.name, table: r.table, row: r.id, site: r.site, kind: RefusedChanges.kind(r.kind),
-                                      reason: r.reason, change: r.change)
-        }
-        var report = try w.apply(opened.clear, origin: remote.origin) { table, rc, error in
-            let site = opened.clear.sites[rc.site]
-            logger.warning("a received change breaks the model; kept aside",
-                           metadata: ["table": .string(table), "id": .string(rc.id), "site": .string(site.description), "reason": .string(error.message)])
-            let one = Changeset(sites: opened.clear.sites, tables: [TableChanges(table: table, fields: opened.clear.tables.first { $0.table == table }?.fields ?? [], rows: [rc])])
-            try RefusedChanges.record(w.db, remote: remote.name, table: table, row: rc.id, site: site, kind: "invalid", reason: error.message, change: one)
-        }
-        report.setAside += opened.refused.count
-        return report
+        try Receiving.openAndApply(cs, w: w, ring: ring, origin: remote.origin, source: remote.name, logger: logger)
     }
 
     /// Opens again the row changes kept for want of a key; returns how many now applied or were
@@ -74,7 +60,7 @@ extension SyncEngine {
         return try replica.write { w in
             var done = 0
             for (id, cs) in try RefusedChanges.waitingForKeys(w.db, remote: remote.name) {
-                let opened = try ChangesetSealer.open(cs, keys: ring) { table, rid in try Self.region(w, table, rid) }
+                let opened = try ChangesetSealer.open(cs, keys: ring) { table, rid in try Receiving.region(w, table, rid) }
                 if opened.refused.first?.kind == .missingKey { continue }
                 try RefusedChanges.remove(w.db, id: id)
                 _ = try openAndApply(cs, w: w, ring: ring)
@@ -82,12 +68,6 @@ extension SyncEngine {
             }
             return done
         }
-    }
-
-    /// The region of a row this replica holds or held.
-    static func region(_ w: ReplicaWriter, _ table: String, _ id: String) throws -> String? {
-        guard let schema = try? FieldbookSchema.table(named: table), let p = schema.partition else { return nil }
-        return try w.fixedValues(table, id: id)?[p]?.text
     }
 
     /// Regions with changes here that no key lets out: covered by the token (all, when `covered`
@@ -102,5 +82,35 @@ extension SyncEngine {
             return out
         }
         return present.filter { !held.contains($0) && (covered?.contains($0) ?? true) }.sorted()
+    }
+}
+
+/// What a replica does with sealed changes it receives, from a server or a bundle.
+enum Receiving {
+    /// Opens `cs` and applies it; what does not open, or breaks the model, is kept aside
+    /// (`RefusedChanges`, naming `source` and the writing site) and the rest applies.
+    static func openAndApply(_ cs: Changeset, w: ReplicaWriter, ring: KeyRing, origin: Int64, source: String, logger: Logger) throws -> ApplyReport {
+        let opened = try ChangesetSealer.open(cs, keys: ring) { table, id in try region(w, table, id) }
+        for r in opened.refused {
+            logger.warning("a received change does not open; kept aside",
+                           metadata: ["table": .string(r.table), "id": .string(r.id), "site": .string(r.site.description), "reason": .string(r.reason)])
+            try RefusedChanges.record(w.db, remote: source, table: r.table, row: r.id, site: r.site, kind: RefusedChanges.kind(r.kind),
+                                      reason: r.reason, change: r.change)
+        }
+        var report = try w.apply(opened.clear, origin: origin) { table, rc, error in
+            let site = opened.clear.sites[rc.site]
+            logger.warning("a received change breaks the model; kept aside",
+                           metadata: ["table": .string(table), "id": .string(rc.id), "site": .string(site.description), "reason": .string(error.message)])
+            let one = Changeset(sites: opened.clear.sites, tables: [TableChanges(table: table, fields: opened.clear.tables.first { $0.table == table }?.fields ?? [], rows: [rc])])
+            try RefusedChanges.record(w.db, remote: source, table: table, row: rc.id, site: site, kind: "invalid", reason: error.message, change: one)
+        }
+        report.setAside += opened.refused.count
+        return report
+    }
+
+    /// The region of a row this replica holds or held.
+    static func region(_ w: ReplicaWriter, _ table: String, _ id: String) throws -> String? {
+        guard let schema = try? FieldbookSchema.table(named: table), let p = schema.partition else { return nil }
+        return try w.fixedValues(table, id: id)?[p]?.text
     }
 }
