@@ -132,9 +132,10 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-bench",
             dependencies: [
-                "FieldbookModel", "SyncCore", "ReplicaStore", "FieldbookKit", "SyncClient",
+                "FieldbookModel", "SyncCore", "ReplicaStore", "FieldbookKit", "SyncClient", "SealedSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Bench"

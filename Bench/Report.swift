@@ -2,7 +2,7 @@ import Foundation
 
 /// Prints the benchmark table (medians of the measured runs), or one JSON object.
 enum Report {
-    static func print(_ results: [(Workload, [Figures])], sync: SyncBench.Result?, json: Bool) {
+    static func print(_ results: [(Workload, [Figures])], sync: SyncBench.Result?, seal: SealPhase.Figures? = nil, json: Bool) {
         var objects: [[String: Any]] = []
         for (w, figs) in results {
             func med(_ k: (Figures) -> Double) -> Double { Measure.median(figs.map(k)) }
@@ -47,6 +47,23 @@ enum Report {
                 "client_peak_mb": s.clientPeakMB, "server_peak_mb": s.serverPeakMB, "pull_1m_seconds": s.pull1mSeconds,
             ]
         }
+        if let s = seal {
+            syncObject["sealed_cells"] = s.cells
+            syncObject["clear_encode_ms"] = s.clearEncodeMs
+            syncObject["seal_encode_ms"] = s.sealMs
+            syncObject["open_decode_ms"] = s.openMs
+            syncObject["seal_ratio"] = s.sealMs / s.clearEncodeMs
+            syncObject["seal_ns_per_cell"] = s.sealMs * 1e6 / Double(s.cells)
+            syncObject["open_ns_per_cell"] = s.openMs * 1e6 / Double(s.cells)
+            syncObject["clear_bytes"] = s.clearBytes
+            syncObject["sealed_bytes"] = s.sealedBytes
+            syncObject["sealed_bytes_ratio"] = Double(s.sealedBytes) / Double(s.clearBytes)
+            syncObject["sealed_gzip_ratio"] = Double(s.sealedGzip) / Double(s.clearGzip)
+            syncObject["gcm_random_nonce_ms"] = s.gcmRandomMs
+            syncObject["gcm_random_nonce_cell_bytes"] = s.gcmRandomBytes
+            syncObject["per_row_seal_ms"] = s.perRowMs
+            syncObject["per_row_sealed_bytes"] = s.perRowBytes
+        }
         if json {
             var top = objects.first ?? [:]
             if objects.count > 1 { top["domain"] = objects[1] }
@@ -54,6 +71,16 @@ enum Report {
             let d = try! JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
             Swift.print(String(decoding: d, as: UTF8.self))
             return
+        }
+        if let s = seal {
+            Swift.print("\n## Sealing (incident workload: \(s.cells) cells)")
+            Swift.print(String(format: "encode clear %.1f ms; seal (per cell, GCM-SIV) + encode %.1f ms (%.1f×, %.0f ns a cell); decode + open %.1f ms (%.0f ns a cell)",
+                               s.clearEncodeMs, s.sealMs, s.sealMs / s.clearEncodeMs, s.sealMs * 1e6 / Double(s.cells), s.openMs, s.openMs * 1e6 / Double(s.cells)))
+            Swift.print(String(format: "bytes: clear %d KiB, sealed %d KiB (%.2f×); gzip %d KiB vs %d KiB (%.2f×)",
+                               s.clearBytes / 1024, s.sealedBytes / 1024, Double(s.sealedBytes) / Double(s.clearBytes),
+                               s.clearGzip / 1024, s.sealedGzip / 1024, Double(s.sealedGzip) / Double(s.clearGzip)))
+            Swift.print(String(format: "alternatives: AES-GCM random nonce per cell %.1f ms, %d KiB of cells; one AEAD per row %.1f ms, %d KiB",
+                               s.gcmRandomMs, s.gcmRandomBytes / 1024, s.perRowMs, s.perRowBytes / 1024))
         }
         if let s = sync {
             Swift.print("\n## Sync through a real fieldbook-server on 127.0.0.1")

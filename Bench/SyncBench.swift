@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import FieldbookModel
 import SyncCore
 import Foundation
@@ -119,9 +120,16 @@ struct SyncBench {
         return r
     }
 
-    /// Adds `remote` to a replica file (the remotes table is the client's).
+    /// The region key every bench replica holds (as a coordinator's would): their coordinator
+    /// tokens let them approve themselves on their first sync.
+    static let regionKey = SymmetricKey(size: .bits256)
+
+    /// Adds `remote` to a replica file (the remotes table is the client's), and the region key.
     func addRemote(_ replica: Replica, _ url: String, _ token: String) throws {
         try Remotes.add(replica, name: "hq", url: url, token: token)
+        try replica.writeDatabase { db in
+            try KeyStore.add(db, region: "almaty", epoch: 1, key: Self.regionKey, sender: nil, senderFingerprint: "bench")
+        }
     }
 
     /// One sync of `replica` with the engine, in process; returns milliseconds.

@@ -57,7 +57,7 @@ public enum CellSealer {
         return try! AES.GCM._SIV.Nonce(data: Array(digest.prefix(12)))  // 12 bytes: always a valid nonce
     }
 
-    static func pad(_ v: Value) -> [UInt8] {
+    public static func pad(_ v: Value) -> [UInt8] {
         var out: [UInt8] = []
         func body(_ tag: UInt8, _ bytes: [UInt8]) {
             out.append(tag)
