@@ -100,6 +100,8 @@ struct KeysCommand: AsyncParsableCommand {
                 let (n, missing) = try await KeyDelivery.deliver(to: [d], replica: r, transport: transport, approve: [device])
                 for m in missing { warn("no key for region \(m) here: \(device) gets it when a coordinator who holds it approves it, or after `fieldbook keys create \(m)`") }
                 print("approved \(device): \(n) key\(n == 1 ? "" : "s") delivered")
+                // Read back on the same call: their next sync names the coordinator it trusts.
+                print("your fingerprint, which their next sync shows: \(try KeyStore.deviceKeys(r).publicKeys.fingerprint)")
             }
         }
     }

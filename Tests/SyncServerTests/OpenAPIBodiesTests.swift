@@ -77,6 +77,31 @@ import Testing
             items.append(("held response", "HeldResponse", heldList.body))
             items.append(("scope response", "ScopeResponse", try await http.send(SyncProtocol.scopePath, method: .GET, token: token, body: nil).body))
             items.append(("health response", "Health", try await http.send(SyncProtocol.healthPath, method: .GET, token: nil, body: nil).body))
+            // Devices and keys: a monitor registers; the coordinator (enrolled above) lists, delivers, revokes.
+            let (registration, _) = try TestSealing.upload(name: "almaty")
+            let registerBody = try JSONEncoder().encode(registration)
+            items.append(("device registration", "DeviceRegistration", registerBody))
+            let registered = try await http.send(SyncProtocol.devicePath, method: .PUT, token: token, body: registerBody)
+            #expect(registered.status == 200, "\(registered.message)")
+            items.append(("device", "DeviceInfo", registered.body))
+            items.append(("devices", "DeviceListResponse", try await http.send(SyncProtocol.devicesPath, method: .GET, token: coordinator, body: nil).body))
+            let coordinatorKeys = try await http.send(SyncProtocol.keysPath, method: .GET, token: coordinator, body: nil)
+            items.append(("keys (coordinator)", "KeysResponse", coordinatorKeys.body))
+            let delivered = try JSONDecoder().decode(KeysResponse.self, from: coordinatorKeys.body)
+            let one = delivered.keys.first { $0.region == "almaty" }!
+            let upload = try JSONEncoder().encode(KeyUploadRequest(keys: [one], approve: ["hq"], roster: delivered.rosters.first))
+            items.append(("key upload", "KeyUploadRequest", upload))
+            items.append(("key upload response", "KeyUploadResponse", try await http.send(SyncProtocol.keysPath, token: coordinator, body: upload).body))
+            items.append(("keys (pending monitor)", "KeysResponse", try await http.send(SyncProtocol.keysPath, method: .GET, token: token, body: nil).body))
+            let spare = try server.token("spare", regions: "almaty")
+            let (spareKeys, _) = try TestSealing.upload(name: "spare")
+            #expect(try await http.send(SyncProtocol.devicePath, method: .PUT, token: spare, body: try JSONEncoder().encode(spareKeys)).status == 200)
+            let revoke = try JSONEncoder().encode(DeviceRevokeRequest(device: "spare"))
+            items.append(("revoke request", "DeviceRevokeRequest", revoke))
+            items.append(("revoked device", "DeviceInfo", try await http.send(SyncProtocol.revokePath, token: coordinator, body: revoke).body))
+            let refusedRevoked = try await http.send(SyncProtocol.pullPath, method: .GET, token: spare, body: nil)
+            #expect(refusedRevoked.status == 403)
+            items.append(("error 403 device_revoked", "Error", refusedRevoked.body))
             for (what, reply) in [
                 ("401", try await http.send(SyncProtocol.pullPath, method: .GET, token: "fb_wrong", body: nil)),
                 ("400", try await http.send(SyncProtocol.pushPath, token: token, body: Data("{".utf8))),
