@@ -10,6 +10,10 @@ func log(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
+if args.contains("--seal-micro") {
+    try SealMicro.run()
+    exit(0)
+}
 let skipSync = args.contains("--no-sync")
 let syncOnly = args.contains("--sync-only")
 let workloads = syncOnly ? [] : [Workload.standard(), Workload.incidents()]

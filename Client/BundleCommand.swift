@@ -23,14 +23,7 @@ struct BundleCommand: ParsableCommand {
         func run() throws {
             try SyncCLI.run {
                 let r = try replica.open().replica
-                let remotes = try Remotes.all(r)
-                let target: Remote
-                if let remote { target = try Remotes.named(r, remote) } else {
-                    guard remotes.count == 1 else {
-                        throw SyncClientError(.invalidInput, remotes.isEmpty ? "no remotes; a bundle is made for a remote (`fieldbook remote add`)" : "several remotes: name one with --remote")
-                    }
-                    target = remotes[0]
-                }
+                let target = try Remotes.pick(r, remote)
                 guard !FileManager.default.fileExists(atPath: out) else { throw SyncClientError(.invalidInput, "\(out) exists already; choose another file") }
                 let (bytes, n) = try Bundles.export(r, remote: target, all: all)
                 guard FileManager.default.createFile(atPath: out, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {

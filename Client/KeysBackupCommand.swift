@@ -60,14 +60,18 @@ struct KeysImport: ParsableCommand {
     }
 }
 
+/// The backup's passphrase: `--backup-passphrase-file`, `FIELDBOOK_BACKUP_PASSPHRASE`, a prompt on
+/// a terminal, else (scripts) the replica's own `FIELDBOOK_PASSPHRASE`.
 enum BackupPassphrase {
     static func get(file: String?, new: Bool) throws -> String {
+        let env = ProcessInfo.processInfo.environment
         if let file { return try Passphrase.check(try Passphrase.read(file: file)) }
-        if let p = ProcessInfo.processInfo.environment["FIELDBOOK_BACKUP_PASSPHRASE"], !p.isEmpty { return try Passphrase.check(p) }
-        if new { return try Passphrase.new(file: nil, what: "backup passphrase") }
-        guard let p = Passphrase.ask("Backup passphrase: ") else {
-            throw FieldbookError(.locked, "no backup passphrase: give --backup-passphrase-file, FIELDBOOK_BACKUP_PASSPHRASE, or run on a terminal")
+        if let p = env["FIELDBOOK_BACKUP_PASSPHRASE"], !p.isEmpty { return try Passphrase.check(p) }
+        if isatty(STDIN_FILENO) != 0 {
+            if new { return try Passphrase.new(file: nil, what: "backup passphrase") }
+            if let p = Passphrase.ask("Backup passphrase: ") { return p }
         }
-        return p
+        if let p = env["FIELDBOOK_PASSPHRASE"], !p.isEmpty { return try Passphrase.check(p) }
+        throw FieldbookError(.locked, "no backup passphrase: give --backup-passphrase-file, FIELDBOOK_BACKUP_PASSPHRASE, or run on a terminal")
     }
 }

@@ -157,14 +157,7 @@ enum KeysCLI {
     static func with(_ options: ReplicaOptions, _ remoteName: String?, _ body: (Replica, SyncTransport) async throws -> Void) async throws {
         do {
             let replica = try options.open().replica
-            let remotes = try Remotes.all(replica)
-            let remote: Remote
-            if let remoteName { remote = try Remotes.named(replica, remoteName) } else {
-                guard remotes.count == 1 else {
-                    throw SyncClientError(.invalidInput, remotes.isEmpty ? "no remotes; add one with `fieldbook remote add`" : "several remotes: name one with --remote")
-                }
-                remote = remotes[0]
-            }
+            let remote = try Remotes.pick(replica, remoteName)
             let client = SyncTransport.makeClient()
             do {
                 try await body(replica, try await SyncTransport.connect(to: remote, client: client))

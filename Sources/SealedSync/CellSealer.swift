@@ -20,7 +20,11 @@ public enum CellSealer {
         let plain = pad(value)
         do {
             let box = try AES.GCM._SIV.seal(plain, using: key, nonce: nonce(aad), authenticating: aad)
-            return SealedForm.header(epoch: epoch) + Array(box.ciphertext) + Array(box.tag)
+            // combined = nonce (not sent: derived again from the address) · ciphertext · tag.
+            var out = SealedForm.header(epoch: epoch)
+            out.reserveCapacity(out.count + box.combined.count - 12)
+            out.append(contentsOf: box.combined.dropFirst(12))
+            return out
         } catch {
             throw SealedSyncError(.malformed, "sealing \(address.table).\(address.field) of \(address.row) failed: \(error)")
         }
@@ -39,9 +43,11 @@ public enum CellSealer {
         let aad = address.associatedData(epoch: header.epoch)
         let plain: Data
         do {
-            let tagStart = cell.count - SealedForm.tagBytes
-            let box = try AES.GCM._SIV.SealedBox(nonce: nonce(aad), ciphertext: cell[header.body..<tagStart], tag: cell[tagStart...])
-            plain = try AES.GCM._SIV.open(box, using: key, authenticating: aad)
+            var combined = [UInt8]()
+            combined.reserveCapacity(12 + cell.count - header.body)
+            nonce(aad).withUnsafeBytes { combined.append(contentsOf: $0) }
+            combined.append(contentsOf: cell[header.body...])
+            plain = try AES.GCM._SIV.open(try AES.GCM._SIV.SealedBox(combined: combined), using: key, authenticating: aad)
         } catch {
             throw SealedSyncError(.doesNotOpen,
                 "\(what) does not open: it was altered, or moved from another record, field, clock or region (\(error))")
@@ -54,7 +60,7 @@ public enum CellSealer {
 
     static func nonce(_ aad: [UInt8]) -> AES.GCM._SIV.Nonce {
         let digest = SHA256.hash(data: aad)
-        return try! AES.GCM._SIV.Nonce(data: Array(digest.prefix(12)))  // 12 bytes: always a valid nonce
+        return digest.withUnsafeBytes { try! AES.GCM._SIV.Nonce(data: $0.prefix(12)) }  // 12 bytes: always a valid nonce
     }
 
     public static func pad(_ v: Value) -> [UInt8] {

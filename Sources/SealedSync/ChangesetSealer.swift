@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import FieldbookModel
 
 /// A row change that did not open, and why: kept aside by the receiving replica and reported.
@@ -25,6 +26,9 @@ public enum ChangesetSealer {
         var out = cs
         // Each site's name, sealed under a region it wrote to here (the first one met).
         var nameRegion = [String?](repeating: nil, count: cs.sites.count)
+        // First the regions and keys (the lookup reads the replica: one thread), then the cells.
+        struct Job { var table: Int, row: Int, field: Int, address: CellAddress, epoch: UInt32, key: SymmetricKey }
+        var jobs: [Job] = []
         for (ti, t) in cs.tables.enumerated() {
             let schema = try FieldbookSchema.table(named: t.table)
             let clear = t.fields.map { schema.clearColumns.contains($0) }
@@ -39,11 +43,17 @@ public enum ChangesetSealer {
                 if nameRegion[rc.site] == nil { nameRegion[rc.site] = region }
                 for (fi, f) in rc.fields.enumerated() where !clear[f.field] {
                     if nameRegion[f.site] == nil { nameRegion[f.site] = region }
-                    let address = CellAddress(region: region, table: t.table, row: rc.id, field: t.fields[f.field], hlc: f.hlc, site: cs.sites[f.site])
-                    out.tables[ti].rows[ri].fields[fi].value = .sealed(try CellSealer.seal(f.value, at: address, epoch: epoch, key: key))
+                    jobs.append(Job(table: ti, row: ri, field: fi, address: CellAddress(region: region, table: t.table, row: rc.id,
+                                                                                        field: t.fields[f.field], hlc: f.hlc, site: cs.sites[f.site]),
+                                    epoch: epoch, key: key))
                 }
             }
         }
+        let cells = try ParallelMap.map(jobs.count) { i throws -> [UInt8] in
+            let j = jobs[i]
+            return try CellSealer.seal(cs.tables[j.table].rows[j.row].fields[j.field].value, at: j.address, epoch: j.epoch, key: j.key)
+        }
+        for (j, cell) in zip(jobs, cells) { out.tables[j.table].rows[j.row].fields[j.field].value = .sealed(cell) }
         out.siteNames = try cs.sites.indices.map { i in
             guard let name = cs.name(ofSite: i), let region = nameRegion[i] else { return nil }
             return try SealedName.seal(name, site: cs.sites[i], region: region, keys: keys)
@@ -58,40 +68,70 @@ public enum ChangesetSealer {
     public static func open(_ cs: Changeset, keys: KeyRing, region lookup: RegionLookup) throws -> (clear: Changeset, refused: [RefusedRow]) {
         var names = cs.sites.indices.map { i in cs.name(ofSite: i).flatMap { SealedName.open($0, site: cs.sites[i], keys: keys) } }
         if names.allSatisfy({ $0 == nil }) { names = [] }
-        var out = Changeset(sites: cs.sites, tables: [], siteNames: names)
-        var refused: [RefusedRow] = []
-        for t in cs.tables {
+        // First each row's region (the lookup reads the replica: one thread), then the cells on
+        // every core, then the rows put together in order.
+        struct Job { var table: Int, row: Int, field: Int, address: CellAddress }
+        var jobs: [Job] = []
+        var rowRegion: [[String?]] = []
+        var early: [Int: [Int: SealedSyncError]] = [:]  // table → row → why it cannot open at all
+        for (ti, t) in cs.tables.enumerated() {
             let schema = try FieldbookSchema.table(named: t.table)
             let clear = t.fields.map { schema.clearColumns.contains($0) }
             let regionField = schema.partition.flatMap { t.fields.firstIndex(of: $0) }
-            var kept = TableChanges(table: t.table, fields: t.fields)
-            kept.rows.reserveCapacity(t.rows.count)
-            rows: for var rc in t.rows {
-                guard !rc.fields.isEmpty else { kept.rows.append(rc); continue }
-                func refuse(_ e: SealedSyncError, site: Int) {
-                    refused.append(RefusedRow(table: t.table, id: rc.id, site: cs.sites[site], kind: e.kind, reason: e.message,
-                                              change: Changeset(sites: cs.sites, tables: [TableChanges(table: t.table, fields: t.fields, rows: [rc])],
-                                                                siteNames: cs.siteNames)))
-                }
-                guard let region = try regionOf(rc, regionField, t.table, lookup) else {
-                    refuse(SealedSyncError(.missingKey, "\(t.table) \(rc.id): a change of a record this replica does not hold, without its region"), site: rc.site)
+            var regions: [String?] = []
+            regions.reserveCapacity(t.rows.count)
+            for (ri, rc) in t.rows.enumerated() {
+                let region = rc.fields.isEmpty ? nil : try regionOf(rc, regionField, t.table, lookup)
+                regions.append(region)
+                guard !rc.fields.isEmpty else { continue }
+                guard let region else {
+                    early[ti, default: [:]][ri] = SealedSyncError(.missingKey, "\(t.table) \(rc.id): a change of a record this replica does not hold, without its region")
                     continue
                 }
                 for (fi, f) in rc.fields.enumerated() where !clear[f.field] {
-                    guard case .sealed(let cell) = f.value else {
-                        refuse(SealedSyncError(.malformed, "\(t.table).\(t.fields[f.field]) of \(rc.id) arrived in clear; every value travels sealed"), site: f.site)
-                        continue rows
-                    }
-                    let address = CellAddress(region: region, table: t.table, row: rc.id, field: t.fields[f.field], hlc: f.hlc, site: cs.sites[f.site])
-                    do { rc.fields[fi].value = try CellSealer.open(cell, at: address, keys: keys) } catch {
-                        refuse(error, site: f.site)
-                        continue rows
-                    }
+                    jobs.append(Job(table: ti, row: ri, field: fi, address: CellAddress(region: region, table: t.table, row: rc.id,
+                                                                                        field: t.fields[f.field], hlc: f.hlc, site: cs.sites[f.site])))
                 }
-                kept.rows.append(rc)
+            }
+            rowRegion.append(regions)
+        }
+        let opened = try ParallelMap.map(jobs.count) { i -> Result<Value, SealedSyncError> in
+            let j = jobs[i]
+            let f = cs.tables[j.table].rows[j.row].fields[j.field]
+            guard case .sealed(let cell) = f.value else {
+                return .failure(SealedSyncError(.malformed, "\(j.address.table).\(j.address.field) of \(j.address.row) arrived in clear; every value travels sealed"))
+            }
+            do throws(SealedSyncError) { return .success(try CellSealer.open(cell, at: j.address, keys: keys)) } catch { return .failure(error) }
+        }
+        var values = cs.tables.map { t in t.rows.map { $0.fields.map(\.value) } }
+        var failed: [Int: [Int: (SealedSyncError, Int)]] = [:]  // table → row → (why, writing site)
+        for (j, r) in zip(jobs, opened) {
+            switch r {
+            case .success(let v): values[j.table][j.row][j.field] = v
+            case .failure(let e):
+                if failed[j.table]?[j.row] == nil { failed[j.table, default: [:]][j.row] = (e, cs.tables[j.table].rows[j.row].fields[j.field].site) }
+            }
+        }
+        var out = Changeset(sites: cs.sites, tables: [], siteNames: names)
+        var refused: [RefusedRow] = []
+        for (ti, t) in cs.tables.enumerated() {
+            var kept = TableChanges(table: t.table, fields: t.fields)
+            kept.rows.reserveCapacity(t.rows.count)
+            for (ri, rc) in t.rows.enumerated() {
+                let why = early[ti]?[ri].map { ($0, rc.site) } ?? failed[ti]?[ri]
+                if let (e, site) = why {
+                    refused.append(RefusedRow(table: t.table, id: rc.id, site: cs.sites[site], kind: e.kind, reason: e.message,
+                                              change: Changeset(sites: cs.sites, tables: [TableChanges(table: t.table, fields: t.fields, rows: [rc])],
+                                                                siteNames: cs.siteNames)))
+                    continue
+                }
+                var row = rc
+                for fi in row.fields.indices { row.fields[fi].value = values[ti][ri][fi] }
+                kept.rows.append(row)
             }
             if !kept.rows.isEmpty { out.tables.append(kept) }
         }
+        _ = rowRegion
         return (out, refused)
     }
 

@@ -24,8 +24,8 @@ public enum Bundles {
         let partitions = (remote.partitions ?? Set(ring.regions)).intersection(ring.regions)
         let from = all ? 0 : remote.pushCursor
         let batch = try replica.changes(since: from, limit: 10_000_000, excludingOrigin: remote.origin, partitions: partitions)
-        let sealed = try replica.write { w in
-            try ChangesetSealer.seal(batch.changeset, keys: ring) { table, id in try Receiving.region(w, table, id) }
+        let sealed = try replica.read { db in
+            try ChangesetSealer.seal(batch.changeset, keys: ring) { table, id in try replica.partition(of: table, id: id, in: db) }
         }
         let push = PushRequest(site: replica.info.site, from: from, to: batch.cursor, changes: WireChangeset(sealed))
         return (try OfflineBundle.sign(device: device, push: push, with: try KeyStore.deviceKeys(replica)), sealed.changeCount)

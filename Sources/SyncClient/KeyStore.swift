@@ -111,6 +111,15 @@ public enum KeyStore {
     /// first use when none is trusted yet (`fieldbook keys trust FINGERPRINT` beforehand pins one).
     public static func receive(_ wrapped: [WrappedKey], rosters: [String] = [], device: String, replica: Replica) throws -> Received {
         let me = try deviceKeys(replica)
+        let signed = rosters.compactMap { Data(base64Encoded: $0).flatMap { CoordinatorRoster.verify([UInt8]($0)) } }
+        // Nothing new (the usual sync): no write at all.
+        let news = try replica.read { db -> Bool in
+            let held = try keyRing(db)
+            if wrapped.contains(where: { held.key($0.region, epoch: $0.epoch) == nil }) { return true }
+            let trusted = try trusted(db)
+            return signed.contains { r in trusted[r.signer.fingerprint] != nil && r.members.contains { trusted[$0.fingerprint] == nil } }
+        }
+        guard news else { return Received() }
         return try replica.writeDatabase { db in
             try ensureTables(db)
             var out = Received()
@@ -124,7 +133,6 @@ public enum KeyStore {
                 out.firstTrusted.append((w.sender, sender.fingerprint))
             }
             // Then whom trusted coordinators vouch for, until nothing more is learnt.
-            let signed = rosters.compactMap { Data(base64Encoded: $0).flatMap { CoordinatorRoster.verify([UInt8]($0)) } }
             var learnt = true
             while learnt {
                 learnt = false

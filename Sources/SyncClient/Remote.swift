@@ -136,6 +136,16 @@ public enum Remotes {
         return r
     }
 
+    /// The remote named `name`, or the only one when none is named (else an error saying to name one).
+    public static func pick(_ replica: Replica, _ name: String?) throws -> Remote {
+        if let name { return try named(replica, name) }
+        let remotes = try all(replica)
+        guard remotes.count == 1 else {
+            throw SyncClientError(.invalidInput, remotes.isEmpty ? "no remotes; add one with `fieldbook remote add`" : "several remotes: name one with --remote")
+        }
+        return remotes[0]
+    }
+
     public static func remove(_ replica: Replica, name: String) throws {
         let n = try replica.writeDatabase { db -> Int in
             guard try db.tableExists("_fb_remote") else { return 0 }

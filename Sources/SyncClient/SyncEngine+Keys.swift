@@ -11,14 +11,25 @@ import SyncCore
 extension SyncEngine {
     /// Registers this device's keys with the server, takes the region keys wrapped for it, and
     /// opens what was kept for want of them. Throws `.waiting` while no coordinator has approved it.
-    func enrol(_ summary: inout SyncSummary) async throws {
+    @discardableResult
+    func enrol(_ summary: inout SyncSummary) async throws -> DeviceInfo {
         let keys = try local { try KeyStore.deviceKeys(replica) }
         let pub = keys.publicKeys
-        let me = try await retrying("register") {
-            try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
-        }
-        try local { try replica.writeDatabase { db in try Remotes.update(db, remote.name, "device = ?", [me.device]) } }
+        // The keys first: they name this device as the server holds it. Registered only when the
+        // server does not hold this device's keys (its first sync, or a store restored without it).
         var answer = try await retrying("keys") { try await transport.keys() }
+        let me: DeviceInfo
+        if let known = answer.device, known.agreement == pub.agreementBase64, known.signing == pub.signingBase64 {
+            me = known
+        } else {
+            me = try await retrying("register") {
+                try await transport.registerDevice(DeviceRegistration(agreement: pub.agreementBase64, signing: pub.signingBase64))
+            }
+            answer = try await retrying("keys") { try await transport.keys() }
+        }
+        if remote.device != me.device {
+            try local { try replica.writeDatabase { db in try Remotes.update(db, remote.name, "device = ?", [me.device]) } }
+        }
         if me.coordinator {
             let pending = me.state == .pending
             let told = try await KeyDelivery.publishEpochs(replica: replica, transport: transport, me: me, serverEpochs: answer.epochs)
@@ -39,12 +50,13 @@ extension SyncEngine {
             throw SyncClientError(.waiting,
                 "this device waits for a coordinator to approve it. Read this fingerprint out to them (they run `fieldbook keys approve \(me.device) --fingerprint \"…\"`): \(pub.fingerprint). Everything recorded here stays here and goes out after approval")
         }
+        return answer.device ?? me
     }
 
     /// Seals a batch read from the replica, each row with its region's current key.
     func seal(_ cs: Changeset, ring: KeyRing) throws -> Changeset {
-        try replica.write { w in
-            try ChangesetSealer.seal(cs, keys: ring) { table, id in try Receiving.region(w, table, id) }
+        try replica.read { db in
+            try ChangesetSealer.seal(cs, keys: ring) { table, id in try replica.partition(of: table, id: id, in: db) }
         }
     }
 
@@ -74,6 +86,8 @@ extension SyncEngine {
     /// is nil) but without a key on this device.
     static func regionsWithoutKey(_ replica: Replica, ring: KeyRing, covered: Set<String>?) throws -> [String] {
         let held = Set(ring.regions)
+        // A token's regions all held: nothing to look for (the common case, without a scan).
+        if let covered, covered.isSubset(of: held) { return [] }
         let present = try replica.read { db -> Set<String> in
             var out = Set<String>()
             for t in FieldbookSchema.tables where t.partition != nil && t.parent == nil {

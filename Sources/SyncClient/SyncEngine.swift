@@ -62,9 +62,11 @@ public struct SyncEngine: Sendable {
         // A replica of an earlier release gets the sync state's later columns first.
         try local { try replica.writeDatabase { db in try Remotes.migrate(db) } }
         do {
-            try await enrol(&summary)
+            let me = try await enrol(&summary)
+            // The device's token scope came with the keys: no separate `GET /v1/scope`.
+            let scope = ScopeResponse(token: me.device, regions: me.regions, coordinator: me.coordinator)
             do {
-                try await push(&summary, progress)
+                try await push(&summary, progress, scope: scope)
                 try await pull(&summary, progress)
             } catch let e as SyncClientError where e.code == "site_forked" {
                 // Another replica writes under this site id (this one was restored from an older
@@ -76,7 +78,7 @@ public struct SyncEngine: Sendable {
                 let notice = "this replica's site \(old) was also used by another copy of it (restored from a backup, or copied to another device); it now writes as site \(new) and exchanges everything again with every remote"
                 logger.notice("\(notice)")
                 summary.notices.append(notice)
-                try await push(&summary, progress)
+                try await push(&summary, progress, scope: scope)
                 try await pull(&summary, progress)
             }
             do {
@@ -96,33 +98,33 @@ public struct SyncEngine: Sendable {
         return summary
     }
 
-    func push(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void) async throws {
+    func push(_ summary: inout SyncSummary, _ progress: (SyncSummary) -> Void, scope given: ScopeResponse? = nil) async throws {
         // Only what the token covers goes to this server; the rest stays here (and is reported).
-        let scope = try await retrying("scope") { try await transport.scope() }
-        if let scope {
-            let text = scope.regions.sorted().joined(separator: ",")
-            try local {
-                try replica.writeDatabase { db in
-                    let known = try String.fetchOne(db, sql: "SELECT regions FROM _fb_remote WHERE name = ?", arguments: [remote.name])
-                    guard known != text else { return }
-                    // A token that covers other regions than before: what it did not cover was never sent.
-                    try Remotes.update(db, remote.name, known == nil ? "regions = ?" : "regions = ?, push_cursor = 0", [text])
-                }
-            }
-        }
+        let scope: ScopeResponse?
+        if let given { scope = given } else { scope = try await retrying("scope") { try await transport.scope() } }
         // Only regions this device holds a key for can go out sealed; the rest waits here.
         var ring = try local { try KeyStore.keyRing(replica) }
         var refreshed = false
         let covered = scope?.partitions
         let partitions: Set<String> = covered.map { $0.intersection(ring.regions) } ?? Set(ring.regions)
         summary.waitingForKey = try local { try Self.regionsWithoutKey(replica, ring: ring, covered: covered) }
-        try local {
-            try replica.writeDatabase { db in
-                // Keys for another set of regions than at the last push: what had no key was never sent.
-                let text = partitions.sorted().joined(separator: ",")
-                let known = try String.fetchOne(db, sql: "SELECT keyed_regions FROM _fb_remote WHERE name = ?", arguments: [remote.name])
-                guard known != text else { return }
-                try Remotes.update(db, remote.name, known == nil ? "keyed_regions = ?" : "keyed_regions = ?, push_cursor = 0", [text])
+        // A token that covers other regions than before, or keys for other regions: what was not
+        // covered, or had no key, was never sent — the push position goes back to 0.
+        let scopeText = scope.map { $0.regions.sorted().joined(separator: ",") }
+        let keyedText = partitions.sorted().joined(separator: ",")
+        let known = try local {
+            try replica.read { db in
+                try Row.fetchOne(db, sql: "SELECT regions, keyed_regions FROM _fb_remote WHERE name = ?", arguments: [remote.name])
+            }
+        }
+        let (knownScope, knownKeyed): (String?, String?) = (known?["regions"], known?["keyed_regions"])
+        if (scopeText != nil && knownScope != scopeText) || knownKeyed != keyedText {
+            try local {
+                try replica.writeDatabase { db in
+                    let reset = (scopeText != nil && knownScope != nil && knownScope != scopeText) || (knownKeyed != nil && knownKeyed != keyedText)
+                    try Remotes.update(db, remote.name, "regions = coalesce(?, regions), keyed_regions = ?" + (reset ? ", push_cursor = 0" : ""),
+                                       [scopeText, keyedText])
+                }
             }
         }
         let state = try replica.read { db in

@@ -166,7 +166,7 @@ public struct SyncTransport: Sendable {
             req.headers.add(name: "Content-Type", value: contentType)
             var buffer = ByteBuffer(bytes: body)
             if body.count > 1024 {
-                buffer = try buffer.compress(with: .gzip())
+                buffer = try buffer.compress(with: .gzip(configuration: .init(compressionLevel: 1)))
                 req.headers.add(name: "Content-Encoding", value: "gzip")
             }
             req.body = .bytes(buffer)

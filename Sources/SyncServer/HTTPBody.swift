@@ -53,7 +53,7 @@ enum HTTPBody {
         headers[.contentType] = contentType
         var buffer = ByteBuffer(bytes: data)
         if data.count > 1024, request.headers[acceptEncoding]?.lowercased().contains("gzip") == true {
-            buffer = try buffer.compress(with: .gzip())
+            buffer = try buffer.compress(with: .gzip(configuration: .init(compressionLevel: 1)))
             headers[contentEncoding] = "gzip"
         }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer))
