@@ -4,6 +4,7 @@ import SyncCore
 import Foundation
 import Logging
 import ReplicaStore
+import SealedSync
 import SyncClient
 
 /// The sync benchmark: a real `fieldbook-server` process on 127.0.0.1, replicas synced through
@@ -188,8 +189,12 @@ struct SyncBench {
         let data = dir.appendingPathComponent("server-e2e").path
         let server = try Server(binary: binDir.appendingPathComponent("fieldbook-server"), data: data)
         let a = try makeReplica("e2e-a", incidents: 6_250, seed: 1)
-        let all = try a.changes(since: 0, limit: Int.max).changeset
-        result.changes = all.changeCount
+        let clear = try a.changes(since: 0, limit: Int.max).changeset
+        result.changes = clear.changeCount
+        // What travels: every value sealed, as `fieldbook sync` sends it.
+        var ring = KeyRing()
+        ring.add(region: "almaty", epoch: 1, key: Self.regionKey)
+        let all = try ChangesetSealer.seal(clear, keys: ring) { _, _ in "almaty" }
         // What `fieldbook sync` sends (the binary form), and the JSON form for comparison.
         let binary = Data(WireChangeset(all).binary())
         result.rawBytesPerChange = Double(binary.count) / Double(all.changeCount)

@@ -186,6 +186,9 @@ struct Status: ParsableCommand {
             }
             let ring = try KeyStore.keyRing(store.replica)
             print("keys      \(ring.isEmpty ? "none yet (a coordinator approves this device after its first sync)" : ring.regions.map { "\($0) (epoch \(ring.current($0)!.epoch))" }.joined(separator: ", "))")
+            for region in try KeyStore.regionsWithoutKey(store.replica, ring: ring) {
+                print("no key    region \(Terminal.safe(region)): its records stay here, unsent, until this device holds its key")
+            }
             for u in try RegionCoverage.uncovered(store.replica) {
                 print("not sent  region \(Terminal.safe(u.region)): \(u.records) record\(u.records == 1 ? "" : "s") (no remote's token covers it)")
             }

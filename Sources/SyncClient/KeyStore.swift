@@ -167,5 +167,19 @@ public enum KeyStore {
         }
     }
 
+    /// The regions of this replica's live records for which it holds no key (they cannot go
+    /// out sealed), by a scan of the record tables.
+    public static func regionsWithoutKey(_ replica: Replica, ring: KeyRing) throws -> [String] {
+        let held = Set(ring.regions)
+        let present = try replica.read { db -> Set<String> in
+            var out = Set<String>()
+            for t in FieldbookSchema.tables where t.partition != nil && t.parent == nil {
+                for r in try String.fetchAll(db, sql: "SELECT DISTINCT \(t.partition!) FROM \(t.name)") { out.insert(r) }
+            }
+            return out
+        }
+        return present.subtracting(held).sorted()
+    }
+
     static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 }

@@ -82,20 +82,12 @@ extension SyncEngine {
         }
     }
 
-    /// Regions with changes here that no key lets out: covered by the token (all, when `covered`
-    /// is nil) but without a key on this device.
+    /// Regions with changes here that no key lets out: covered by the token but without a key
+    /// on this device. A token's regions all held: nothing to look for (the common case, without
+    /// a scan). A coordinator's token covers every region: that scan is left to `fieldbook status`.
     static func regionsWithoutKey(_ replica: Replica, ring: KeyRing, covered: Set<String>?) throws -> [String] {
-        let held = Set(ring.regions)
-        // A token's regions all held: nothing to look for (the common case, without a scan).
-        if let covered, covered.isSubset(of: held) { return [] }
-        let present = try replica.read { db -> Set<String> in
-            var out = Set<String>()
-            for t in FieldbookSchema.tables where t.partition != nil && t.parent == nil {
-                for r in try String.fetchAll(db, sql: "SELECT DISTINCT \(t.partition!) FROM \(t.name)") { out.insert(r) }
-            }
-            return out
-        }
-        return present.filter { !held.contains($0) && (covered?.contains($0) ?? true) }.sorted()
+        guard let covered, !covered.isSubset(of: Set(ring.regions)) else { return [] }
+        return try KeyStore.regionsWithoutKey(replica, ring: ring).filter { covered.contains($0) }
     }
 }
 
