@@ -1,10 +1,10 @@
 import Foundation
 
 /// fieldbook-bench: release-mode benchmark of the sync engine against plain SQLite in the same run.
-/// Usage: swift run -c release fieldbook-bench [--json] [--runs N]
+/// Usage: swift run -c release fieldbook-bench [--json] [--runs N] [--no-sync | --sync-only] [--seal-micro]
 let args = CommandLine.arguments
 let json = args.contains("--json")
-let runs = args.firstIndex(of: "--runs").flatMap { Int(args[$0 + 1]) } ?? 3
+let runs = args.firstIndex(of: "--runs").flatMap { $0 + 1 < args.count ? Int(args[$0 + 1]) : nil }.map { max(1, $0) } ?? 3
 
 func log(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))

@@ -140,6 +140,10 @@ public struct TableSchema: Sendable {
             if col.required { throw ModelError(.missingField, field: field, reason: "is required") }
         case (.text(let s), .text):
             if col.required && s.isEmpty { throw ModelError(.missingField, field: field, reason: "is required") }
+            // Every text, whatever its own check, fits a sealed cell (a URL has no length of its own).
+            guard s.utf8.count <= WireLimits.maxTextBytes else {
+                throw ModelError.invalid(field, String(s.prefix(40)) + "…", "is longer than \(WireLimits.maxTextBytes) bytes in UTF-8")
+            }
             try col.check?(field, s)
         case (.integer, .integer), (.integer, .real), (.real, .real):
             break

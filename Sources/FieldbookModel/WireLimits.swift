@@ -14,8 +14,11 @@ public enum WireLimits {
     /// stay far below; the bound keeps `cl + 2` (the next re-creation after a delete) from ever
     /// overflowing `Int64`.
     public static let maxCausalLength: Int64 = 1 << 60
-    /// Largest sealed cell, in bytes: the longest field (a free text of 20,000 characters, up
-    /// to 4 bytes each in UTF-8) sealed, with room for its header, padding and tag.
+    /// Longest text value of any field, in UTF-8 bytes (a free text of 20,000 characters of up
+    /// to 4 bytes each), whatever the field's own check says.
+    public static let maxTextBytes = 80_000
+    /// Largest sealed cell, in bytes: the longest text sealed, with room for its header (up to
+    /// 6 bytes), its tag and length (4), padding to 16 and the 16-byte tag.
     public static let maxSealedBytes = 81_920
     /// Most sites one changeset may name.
     public static let maxSites = 65_536

@@ -105,3 +105,22 @@ import Testing
         #expect(throws: ModelError.self) { try w.changeset() }
     }
 }
+
+/// Every text a field accepts fits a sealed cell: a value that would not is refused where it is
+/// written, naming the field (a URL has no length of its own; graphemes of many bytes count as one character).
+@Suite struct SealableValueTests {
+    @Test func everyTextAFieldAcceptsFitsASealedCell() {
+        for table in FieldbookSchema.tables {
+            for (i, c) in table.columns.enumerated() where c.type == .text {
+                let huge = String(repeating: "👨‍👩‍👧‍👦", count: 4_000)  // 4,000 characters, 100,000 bytes
+                #expect(throws: ModelError.self, "\(table.name).\(c.name)") { try table.validate(.text(huge), at: i) }
+                let url = "https://example.org/" + String(repeating: "a", count: WireLimits.maxTextBytes)
+                #expect(throws: ModelError.self, "\(table.name).\(c.name)") { try table.validate(.text(url), at: i) }
+            }
+        }
+        // The longest accepted text, sealed, is within the cell limit.
+        let longest = WireLimits.maxTextBytes
+        let padded = (1 + 3 + longest + 15) / 16 * 16
+        #expect(6 + padded + SealedForm.tagBytes <= WireLimits.maxSealedBytes)
+    }
+}

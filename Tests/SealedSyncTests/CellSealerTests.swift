@@ -215,4 +215,26 @@ import Testing
         #expect(CoordinatorRoster.verify(Array(bytes.dropLast())) == nil)
         #expect(CoordinatorRoster.verify([]) == nil)
     }
+
+    /// A hostile server sends a value in clear where a sealed one belongs, or a device name in
+    /// clear, or another site's sealed name: the row is refused (named), no name is taken.
+    @Test func clearValuesAndBorrowedNamesFromAServerAreNotTaken() throws {
+        let keys = Self.ring()
+        let (a, b) = (SiteID.random(), SiteID.random())
+        let h: Int64 = 1_790_000_000_000 << 16
+        let id = UUID().uuidString.lowercased()
+        let cs = Changeset(sites: [a, b], tables: [TableChanges(table: "person", fields: ["region", "name"], rows: [
+            RowChange(id: id, cl: 1, hlc: h, site: 0, fields: [
+                FieldChange(field: 0, value: .text("almaty"), hlc: h, site: 0), FieldChange(field: 1, value: .text("Planted"), hlc: h, site: 0)]),
+        ])], siteNames: ["laptop-a", nil])
+        let opened = try ChangesetSealer.open(cs, keys: keys) { _, _ in nil }
+        #expect(opened.clear.isEmpty && opened.refused.count == 1 && opened.refused[0].kind == .malformed && opened.refused[0].site == a)
+        #expect(opened.clear.siteNames.isEmpty, "a clear device name is not taken")
+        // A's sealed name, relabelled as B's: bound to A's site, it does not open as B's.
+        let sealedName = try #require(try SealedName.seal("laptop-a", site: a, region: "almaty", keys: keys))
+        #expect(SealedName.open(sealedName, site: a, keys: keys) == "laptop-a")
+        #expect(SealedName.open(sealedName, site: b, keys: keys) == nil)
+        #expect(SealedName.open("sealed:v1:almaty:!!!", site: a, keys: keys) == nil)
+        #expect(SealedName.open("sealed:v1:Not A Region:AAAA", site: a, keys: keys) == nil)
+    }
 }
