@@ -131,3 +131,29 @@ import Testing
         #expect(try cli.run(["remote", "list"]).stdout.split(separator: "\n").count == 6)
     }
 }
+
+/// `fieldbook persons duplicates`: the same person under other spellings and scripts, as a
+/// table or JSON; a bad bar or region is refused naming the option.
+@Suite struct PersonsDuplicatesCLITests {
+    @Test func duplicatesAcrossScriptsAreListedWithScoresAndReasons() throws {
+        let cli = try CLIRunner()
+        #expect(try cli.run(["init", "--region", "almaty"]).status == 0)
+        #expect(try cli.run(["import", CLIRunner.fixture]).status == 0)
+        #expect(try cli.run(["persons", "duplicates"]).line == "no candidate pairs at score 0.85 or above")
+        let cyr = try cli.run(["person", "add", "--name", "Асқар Қайырбек", "--born", "1977"]).line
+        let json = try cli.run(["persons", "duplicates", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let pairs = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [[String: Any]]
+        #expect(pairs.count == 1, "\(json.stdout)")
+        let p = pairs[0]
+        #expect([p["a"] as? String, p["b"] as? String].contains(cyr))
+        #expect((p["score"] as? Double ?? 0) >= 0.85 && (p["score"] as? Double ?? 2) <= 1)
+        #expect((p["reasons"] as? [String] ?? []).contains { $0.contains("Kazakh transliteration") }, "\(p)")
+        let none = try JSONSerialization.jsonObject(with: Data(try cli.run(["persons", "duplicates", "--region", "atyrau", "--json"]).stdout.utf8)) as! [Any]
+        #expect(none.isEmpty, "no person of atyrau")
+        let bad = try cli.run(["persons", "duplicates", "--min-score", "1.5"])
+        #expect(bad.status == 65 && bad.stderr.contains("--min-score"), "\(bad.stderr)")
+        let badRegion = try cli.run(["persons", "duplicates", "--region", "Not A Region"])
+        #expect(badRegion.status == 65 && badRegion.stderr.contains("--region"), "\(badRegion.stderr)")
+    }
+}
