@@ -2,7 +2,8 @@ import Foundation
 
 /// Prints the benchmark table (medians of the measured runs), or one JSON object.
 enum Report {
-    static func print(_ results: [(Workload, [Figures])], sync: SyncBench.Result?, seal: SealPhase.Figures? = nil, json: Bool) {
+    static func print(_ results: [(Workload, [Figures])], sync: SyncBench.Result?, seal: SealPhase.Figures? = nil,
+                      dedup: DedupPhase.Figures? = nil, json: Bool) {
         var objects: [[String: Any]] = []
         for (w, figs) in results {
             func med(_ k: (Figures) -> Double) -> Double { Measure.median(figs.map(k)) }
@@ -64,6 +65,13 @@ enum Report {
             syncObject["per_row_seal_ms"] = s.perRowMs
             syncObject["per_row_sealed_bytes"] = s.perRowBytes
         }
+        if let d = dedup {
+            syncObject["persons_dedup_100k_s"] = d.seconds
+            syncObject["dedup_precision"] = d.precision
+            syncObject["dedup_recall"] = d.recall
+            syncObject["dedup_true_pairs"] = d.truePairs
+            syncObject["dedup_found"] = d.found
+        }
         if json {
             var top = objects.first ?? [:]
             if objects.count > 1 { top["domain"] = objects[1] }
@@ -71,6 +79,11 @@ enum Report {
             let d = try! JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
             Swift.print(String(decoding: d, as: UTF8.self))
             return
+        }
+        if let d = dedup {
+            Swift.print("\n## Persons duplicates (\(d.persons) synthetic persons, 10 % second records in spelling variants)")
+            Swift.print(String(format: "%.2f s; precision %.3f, recall %.3f at the default bar (%d true pairs, %d found)  (targets ≤ 10 s, ≥ 0.95, ≥ 0.9)",
+                               d.seconds, d.precision, d.recall, d.truePairs, d.found))
         }
         if let s = seal {
             Swift.print("\n## Sealing (incident workload: \(s.cells) cells)")

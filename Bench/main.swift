@@ -14,6 +14,14 @@ if args.contains("--seal-micro") {
     try SealMicro.run()
     exit(0)
 }
+if args.contains("--dedup") {
+    let n = args.firstIndex(of: "--dedup").flatMap { $0 + 1 < args.count ? Int(args[$0 + 1]) : nil } ?? 100_000
+    let f = DedupPhase().run(count: max(100, n))
+    let out: [String: Any] = ["persons": f.persons, "persons_dedup_100k_s": f.seconds, "dedup_precision": f.precision, "dedup_recall": f.recall,
+                              "dedup_true_pairs": f.truePairs, "dedup_found": f.found]
+    print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+    exit(0)
+}
 let skipSync = args.contains("--no-sync")
 let syncOnly = args.contains("--sync-only")
 let workloads = syncOnly ? [] : [Workload.standard(), Workload.incidents()]
@@ -40,6 +48,11 @@ if !syncOnly {
     seal = sealRuns.sorted { $0.sealMs < $1.sealMs }[sealRuns.count / 2]
     log("sealing: done")
 }
+var dedup: DedupPhase.Figures? = nil
+if !syncOnly {
+    dedup = DedupPhase().run()
+    log("persons duplicates: done")
+}
 var sync: SyncBench.Result? = nil
 if !skipSync {
     log("sync benchmark: real fieldbook-server on 127.0.0.1 …")
@@ -47,7 +60,7 @@ if !skipSync {
     sync = try await SyncBench(dir: FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-syncbench-\(UUID().uuidString)"),
                                binDir: binDir).run()
 }
-Report.print(results, sync: sync, seal: seal, json: json)
+Report.print(results, sync: sync, seal: seal, dedup: dedup, json: json)
 let ok = results.allSatisfy { w, figs in figs.allSatisfy { $0.hashA == $0.hashB && $0.hashA == $0.hashPlain && $0.encrypted.hash == $0.hashPlain && (w.expectedHash == nil || $0.hashA == w.expectedHash) } }
 if !ok {
     log("STATE HASH MISMATCH")

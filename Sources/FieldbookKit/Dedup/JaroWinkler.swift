@@ -2,7 +2,11 @@
 /// characters with the usual weight 0.1.
 public enum JaroWinkler {
     public static func similarity(_ a: String, _ b: String) -> Double {
-        let s = Array(a), t = Array(b)
+        similarity(Array(a.utf8), Array(b.utf8))
+    }
+
+    /// The same over bytes (folded names are ASCII).
+    public static func similarity(_ s: [UInt8], _ t: [UInt8]) -> Double {
         if s.isEmpty && t.isEmpty { return 1 }
         if s.isEmpty || t.isEmpty { return 0 }
         let window = max(0, max(s.count, t.count) / 2 - 1)

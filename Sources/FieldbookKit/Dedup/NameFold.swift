@@ -5,7 +5,7 @@ import Foundation
 /// folded so that the romanisations in use meet (the 2021 Kazakh Latin alphabet, BGN/PCGN,
 /// passport practice, Russian-style):
 ///
-/// - `dzh`, `zh` → `j`; `kh` → `h`; `gh` → `g`; `q` → `k`; `ts` → `c`; `yo` → `e`; a leading `ye` → `e`;
+/// - `dzh`, `zh` → `j`; `kh` → `h`; `gh` → `g`; `q` → `k`; `ts` → `c`; `yo` → `e`; `x` → `ks`; a leading `ye` → `e`;
 /// - `y` and `j` → `i`; a doubled letter → one; an `i` between a vowel and a vowel (or the end) is dropped
 ///   (`Bokayev`/`Bokaev`, `Mamay`/`Mamai`/`Mamaj`);
 /// - surname endings `-ova`, `-eva`, `-ov`, `-ev`, `-uly`, `-kyzy` are cut (when a stem of 3 letters
@@ -18,6 +18,16 @@ public enum NameFold {
         transliterate(name).split(whereSeparator: { !$0.isLetter }).compactMap { fold(String($0)) }
     }
 
+    /// The sex a name's surname ending marks, if any: `f` for -ova, -eva, -ina, -kyzy; `m` for
+    /// -ov, -ev, -in, -uly (a man and a woman of one family share the stem, not the person).
+    public static func endingSex(_ name: String) -> String? {
+        for w in transliterate(name).split(whereSeparator: { !$0.isLetter }).map(String.init) where w.count > 4 {
+            if ["ova", "eva", "ina", "kyzy", "kizi", "qyzy"].contains(where: { w.hasSuffix($0) }) { return "f" }
+            if ["ov", "ev", "in", "uly", "uli", "ovich", "evich"].contains(where: { w.hasSuffix($0) }) { return "m" }
+        }
+        return nil
+    }
+
     /// Lower-case ASCII: Cyrillic through Kazakh-Latin/BGN, everything through Latin-ASCII.
     public static func transliterate(_ name: String) -> String {
         let chain = StringTransform("Kazakh-Latin/BGN; Latin-ASCII; Any-Lower")
@@ -28,7 +38,7 @@ public enum NameFold {
     public static func fold(_ part: String) -> String? {
         var s = part.lowercased().filter { $0.isASCII && $0.isLetter }
         if s.count > 6, ["ovich", "evich", "ovna", "evna", "ichna"].contains(where: { s.hasSuffix($0) }) { return nil }
-        for (a, b) in [("dzh", "j"), ("zh", "j"), ("kh", "h"), ("gh", "g"), ("ts", "c"), ("yo", "e")] {
+        for (a, b) in [("dzh", "j"), ("zh", "j"), ("kh", "h"), ("gh", "g"), ("ts", "c"), ("yo", "e"), ("x", "ks")] {
             s = s.replacingOccurrences(of: a, with: b)
         }
         if s.hasPrefix("ye") { s.removeFirst() }

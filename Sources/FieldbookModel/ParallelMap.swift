@@ -2,9 +2,9 @@ import Foundation
 
 /// Work spread over the machine's cores in chunks (sealing and opening cells: each costs a
 /// fresh AEAD context in swift-crypto, about 1.5 µs, so a batch of 60,000 cells is worth it).
-enum ParallelMap {
+public enum ParallelMap {
     /// `f(0) … f(n-1)`, in order; the first error thrown is rethrown. Serial below `2 × chunk`.
-    static func map<T>(_ n: Int, chunk: Int = 512, _ f: (Int) throws -> T) throws -> [T] {
+    public static func map<T>(_ n: Int, chunk: Int = 512, _ f: (Int) throws -> T) throws -> [T] {
         if n < 2 * chunk || ProcessInfo.processInfo.activeProcessorCount < 2 { return try (0..<n).map(f) }
         var out = [T?](repeating: nil, count: n)
         let failure = Failure()
