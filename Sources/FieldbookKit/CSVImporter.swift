@@ -119,14 +119,15 @@ extension FieldbookStore {
     func importRows(_ w: ReplicaWriter, _ rows: [CSVRow], region: String, name: String) throws -> ImportReport {
         var report = ImportReport()
         report.rows = rows.count
-        // Every spelling known so far → person id (persons already in the replica, then those this file adds).
-        var byKey: [String: String] = [:]
-        for r in try Row.fetchAll(w.db, sql: "SELECT id, name FROM person ORDER BY id") {
-            byKey[CSVFormat.nameKey(r["name"])] = byKey[CSVFormat.nameKey(r["name"])] ?? r["id"]
+        // Every spelling known so far → the persons who bear it (persons already in the replica,
+        // then those this file adds): namesakes are several.
+        var byKey: [String: [String]] = [:]
+        func remember(_ spelling: String, _ id: String) {
+            let k = CSVFormat.nameKey(spelling)
+            if !(byKey[k]?.contains(id) ?? false) { byKey[k, default: []].append(id) }
         }
-        for r in try Row.fetchAll(w.db, sql: "SELECT person_id, name FROM alias ORDER BY id") {
-            byKey[CSVFormat.nameKey(r["name"])] = byKey[CSVFormat.nameKey(r["name"])] ?? r["person_id"]
-        }
+        for r in try Row.fetchAll(w.db, sql: "SELECT id, name FROM person ORDER BY id") { remember(r["name"], r["id"]) }
+        for r in try Row.fetchAll(w.db, sql: "SELECT person_id, name FROM alias ORDER BY id") { remember(r["name"], r["person_id"]) }
         var refLines: [String: Int] = [:]
         var matched = Set<String>()
         for row in rows {
@@ -143,7 +144,23 @@ extension FieldbookStore {
             }
             let spellings = [c["person_name"]!] + row.aliases
             let personID: String
-            if let existing = spellings.lazy.compactMap({ byKey[CSVFormat.nameKey($0)] }).first {
+            // Joined only to a person of the same name (or alias) whose other facts agree; a
+            // namesake born in other years, or of the other sex, is another person (shown by
+            // `fieldbook persons duplicates`).
+            var namesakes: [String] = []
+            for s in spellings { for id in byKey[CSVFormat.nameKey(s)] ?? [] where !namesakes.contains(id) { namesakes.append(id) } }
+            var existing: String? = nil
+            var whyNot: [String] = []
+            for id in namesakes {
+                if let why = try disagreement(w, id: id, row: row) { whyNot.append(why) } else {
+                    existing = id
+                    break
+                }
+            }
+            if existing == nil && !whyNot.isEmpty {
+                report.warnings.append("\(name):\(row.line): \"\(c["person_name"]!)\" has the name of a person already recorded, but \(whyNot.joined(separator: "; ")): recorded as another person (`fieldbook persons duplicates` shows the pair)")
+            }
+            if let existing {
                 personID = existing
                 if !matched.contains(existing) { report.personsMatched += 1 }
                 report.aliasesAdded += try mergePerson(w, id: existing, row: row, name: name, warnings: &report.warnings)
@@ -158,7 +175,7 @@ extension FieldbookStore {
                 report.aliasesAdded += distinct.count
                 matched.insert(personID)
             }
-            for s in spellings { byKey[CSVFormat.nameKey(s)] = byKey[CSVFormat.nameKey(s)] ?? personID }
+            for s in spellings { remember(s, personID) }
             matched.insert(personID)
             guard row.hasIncident else { continue }
             var fields: [String: String] = [:]
@@ -181,6 +198,21 @@ extension FieldbookStore {
             report.incidentsCreated += 1
         }
         return report
+    }
+
+    /// Why the row's person is not the recorded person `id` (birth dates that do not overlap,
+    /// another sex), or nil when nothing known tells them apart.
+    func disagreement(_ w: ReplicaWriter, id: String, row: CSVRow) throws -> String? {
+        guard let person = try w.values("person", id: id) else { return "it is not on this replica" }
+        if let a = row.cells["person_born"], !a.isEmpty, let b = person.text("born"), !b.isEmpty,
+           let x = try? FuzzyDate(a, field: "person_born"), let y = try? FuzzyDate(b, field: "born"),
+           x.latest < y.earliest || y.latest < x.earliest {
+            return "born \(a), not \(b)"
+        }
+        if let a = row.cells["person_sex"], !a.isEmpty, let b = person.text("sex"), !b.isEmpty, a != b {
+            return "of sex \(a), not \(b)"
+        }
+        return nil
     }
 
     /// Adds the row's spellings as aliases and fills the person's empty fields; returns the aliases added.

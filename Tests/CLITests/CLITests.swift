@@ -157,3 +157,36 @@ import Testing
         #expect(badRegion.status == 65 && badRegion.stderr.contains("--region"), "\(badRegion.stderr)")
     }
 }
+
+/// Issue 10, item 5: a CSV row joins a person of the same name only when their other facts
+/// agree; a namesake born in other years, or of the other sex, becomes another person, with a
+/// warning, and `persons duplicates` shows the pair below its bar with the reason.
+@Suite struct ImportJoinsCarefullyTests {
+    static let header = "ref,person_name,person_aliases,person_born,person_sex,person_occupation,person_affiliation,incident_kind,date,date_text,place_region,settlement,facility,authority,articles,sentence_kind,sentence_term,fine_amount,fine_unit,description,source_outlet,source_url,source_date,reliability,verification\r\n"
+
+    static func row(_ ref: String, _ name: String, born: String, sex: String) -> String {
+        "\(ref),\(name),,\(born),\(sex),,,detention,2021-05,,Almaty,,,police,,,,,,Detained.,RFE/RL,,2021,usually_reliable,likely\r\n"
+    }
+
+    @Test func aNamesakeBornInOtherYearsIsAnotherPerson() throws {
+        let cli = try CLIRunner()
+        #expect(try cli.run(["init", "--region", "almaty"]).status == 0)
+        let csv = try cli.file("people.csv", Self.header
+            + Self.row("t-1", "Marat Ilyashev", born: "1961", sex: "m")
+            + Self.row("t-2", "Marat Ilyashev", born: "1960/1961", sex: "m")   // the same man: the dates overlap
+            + Self.row("t-3", "Marat Ilyashev", born: "1990", sex: "m")        // his son
+            + Self.row("t-4", "Marat Ilyashev", born: "", sex: "f"))           // a woman of that name
+        let r = try cli.run(["import", csv])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("3 persons added"), "\(r.stdout)")
+        #expect(r.stderr.contains("born 1990, not 1961") && r.stderr.contains("of sex f, not m"), "\(r.stderr)")
+        let persons = try JSONSerialization.jsonObject(with: Data(cli.run(["list", "persons", "--json"]).stdout.utf8)) as! [[String: Any]]
+        #expect(persons.count == 3)
+        #expect(persons.map { ($0["incidents"] as? [Any])?.count ?? 0 }.sorted() == [1, 1, 2])
+        // Imported again: nothing new.
+        #expect(try cli.run(["import", csv]).stdout.contains("0 persons added"))
+        let shown = try JSONSerialization.jsonObject(with: Data(cli.run(["persons", "duplicates", "--min-score", "0", "--json"]).stdout.utf8)) as! [[String: Any]]
+        #expect(shown.contains { ($0["reasons"] as? [String] ?? []).contains { $0.hasPrefix("different birth years") } }, "\(shown)")
+        #expect(try cli.run(["persons", "duplicates"]).line == "no candidate pairs at score 0.85 or above")
+    }
+}
