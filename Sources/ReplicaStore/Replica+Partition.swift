@@ -1,5 +1,12 @@
 import GRDB
 
+extension ReplicaWriter {
+    /// The partition (region) of a row this replica holds or held, in the write's transaction.
+    public func partition(of table: String, id: String) throws -> String? {
+        try replica.partition(of: table, id: id, in: db)
+    }
+}
+
 extension Replica {
     /// The partition (region) of a row this replica holds or held, read in `db` (any
     /// transaction, reads only); nil for a row never seen or a table without partitions.

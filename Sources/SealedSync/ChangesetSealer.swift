@@ -72,18 +72,14 @@ public enum ChangesetSealer {
         // every core, then the rows put together in order.
         struct Job { var table: Int, row: Int, field: Int, address: CellAddress }
         var jobs: [Job] = []
-        var rowRegion: [[String?]] = []
         var early: [Int: [Int: SealedSyncError]] = [:]  // table → row → why it cannot open at all
         for (ti, t) in cs.tables.enumerated() {
             let schema = try FieldbookSchema.table(named: t.table)
             let clear = t.fields.map { schema.clearColumns.contains($0) }
             let regionField = schema.partition.flatMap { t.fields.firstIndex(of: $0) }
-            var regions: [String?] = []
-            regions.reserveCapacity(t.rows.count)
             for (ri, rc) in t.rows.enumerated() {
-                let region = rc.fields.isEmpty ? nil : try regionOf(rc, regionField, t.table, lookup)
-                regions.append(region)
                 guard !rc.fields.isEmpty else { continue }
+                let region = try regionOf(rc, regionField, t.table, lookup)
                 guard let region else {
                     early[ti, default: [:]][ri] = SealedSyncError(.missingKey, "\(t.table) \(rc.id): a change of a record this replica does not hold, without its region")
                     continue
@@ -93,7 +89,6 @@ public enum ChangesetSealer {
                                                                                         field: t.fields[f.field], hlc: f.hlc, site: cs.sites[f.site])))
                 }
             }
-            rowRegion.append(regions)
         }
         let opened = try ParallelMap.map(jobs.count) { i -> Result<Value, SealedSyncError> in
             let j = jobs[i]
@@ -131,7 +126,6 @@ public enum ChangesetSealer {
             }
             if !kept.rows.isEmpty { out.tables.append(kept) }
         }
-        _ = rowRegion
         return (out, refused)
     }
 

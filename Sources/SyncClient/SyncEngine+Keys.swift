@@ -116,7 +116,6 @@ enum Receiving {
 
     /// The region of a row this replica holds or held.
     static func region(_ w: ReplicaWriter, _ table: String, _ id: String) throws -> String? {
-        guard let schema = try? FieldbookSchema.table(named: table), let p = schema.partition else { return nil }
-        return try w.fixedValues(table, id: id)?[p]?.text
+        try w.partition(of: table, id: id)
     }
 }
