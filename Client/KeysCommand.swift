@@ -45,9 +45,9 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The coordinator's fingerprint (30 digits).") var fingerprint: String
         func run() throws {
             try SyncCLI.run {
-                let digits = fingerprint.filter(\.isNumber)
-                guard digits.count == 30 else { throw SyncClientError(.invalidInput, "a fingerprint has 30 digits (six groups of five); got \(digits.count)") }
-                let groups = stride(from: 0, to: 30, by: 5).map { i in String(Array(digits)[i..<(i + 5)]) }.joined(separator: " ")
+                guard let groups = DevicePublicKeys.canonicalFingerprint(fingerprint) else {
+                    throw SyncClientError(.invalidInput, "\"\(fingerprint.prefix(80))\" is not a fingerprint: 30 digits (six groups of five)")
+                }
                 try replica.open().replica.writeDatabase { db in try KeyStore.trust(db, fingerprint: groups, name: nil, how: "set by hand") }
                 print("trusted \(groups)")
             }

@@ -61,16 +61,25 @@ public struct DevicePublicKeys: Sendable, Equatable, Hashable {
     /// from SHA-256 over a label and both keys (the way Signal's safety numbers are made).
     public var fingerprint: String {
         let digest = Array(SHA256.hash(data: Array("fieldbook device v1".utf8) + agreement + signing))
-        return (0..<6).map { g -> String in
+        let digits = (0..<6).map { g -> String in
             let chunk = digest[(g * 5)..<(g * 5 + 5)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             let s = String(chunk % 100_000)
             return String(repeating: "0", count: 5 - s.count) + s
-        }.joined(separator: " ")
+        }.joined()
+        return Self.canonicalFingerprint(digits)!  // 30 digits by construction
     }
 
     /// Whether `typed` (spaces, dashes and other separators ignored) is this fingerprint.
     public func matches(fingerprint typed: String) -> Bool {
         Self.digits(typed) == Self.digits(fingerprint)
+    }
+
+    /// A fingerprint as typed (any separators), in its one written form — six groups of five
+    /// digits — or nil when it does not hold 30 digits.
+    public static func canonicalFingerprint(_ typed: String) -> String? {
+        let d = Array(digits(typed))
+        guard d.count == 30 else { return nil }
+        return stride(from: 0, to: 30, by: 5).map { String(d[$0..<($0 + 5)]) }.joined(separator: " ")
     }
 
     static func digits(_ s: String) -> String { String(s.unicodeScalars.filter { ("0"..."9").contains($0) }.map(Character.init)) }
