@@ -14,6 +14,9 @@ struct Show: ParsableCommand {
             case .person(let p):
                 if json { return try printJSON(p) }
                 print(Terminal.safe("person \(p.id)  (region \(p.region))"))
+                if p.id != id.lowercased() {
+                    print(Terminal.safe("(\(id) is merged into this person; `fieldbook persons unmerge` undoes a merge)"))
+                }
                 line("name", p.name)
                 for (a, aid) in zip(p.aliases, p.alias_ids) { line("alias", "\(a)  [\(aid)]") }
                 line("born", p.born)
@@ -21,6 +24,7 @@ struct Show: ParsableCommand {
                 line("occupation", p.occupation)
                 line("affiliation", p.affiliation)
                 line("notes", p.notes)
+                for m in p.merged { line("merged", "\(m)  (`fieldbook persons unmerge \(m)` undoes it)") }
                 for i in p.incidents {
                     print("")
                     printIncident(i, indent: "  ")

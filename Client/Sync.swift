@@ -8,7 +8,7 @@ import SyncClient
 
 struct RemoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remote", abstract: "Servers this replica syncs with.",
-                                                    subcommands: [Add.self, List.self, Remove.self])
+                                                    subcommands: [Add.self, List.self, SetURL.self, Remove.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -65,6 +65,20 @@ struct RemoteCommand: ParsableCommand {
                     print("\(r.name)\t\(r.url)\tlast sync \(r.lastSync ?? "never")")
                 }
             }
+        }
+    }
+
+    struct SetURL: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-url",
+            abstract: "Point a server's entry at another address of the same server (token, pin and sync position kept).")
+        @OptionGroup var replica: ReplicaOptions
+        @Argument var name: String
+        @Argument(help: "Its new URL, e.g. https://fieldbook.example.org") var url: String
+        @Flag(help: "Allow plain http:// to a machine other than this one.") var insecure = false
+
+        func run() throws {
+            try SyncCLI.run { try Remotes.setURL(try replica.open().replica, name: name, url: url, insecure: insecure) }
         }
     }
 

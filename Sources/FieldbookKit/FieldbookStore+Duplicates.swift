@@ -3,20 +3,37 @@ import Foundation
 import GRDB
 
 extension FieldbookStore {
-    /// The live persons of this replica (of `region` when given), with their aliases, as the
-    /// duplicate finder takes them.
+    /// The persons of this replica (of `region` when given) as the duplicate finder takes them:
+    /// one per canonical person (`MergeGraph`), with the names and aliases of every person
+    /// merged into it, and the first birth date and sex recorded among them.
     public func personFacts(region: String? = nil) throws -> [PersonFacts] {
-        try read { db in
-            var aliases: [String: [String]] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT person_id, name FROM alias ORDER BY name") {
-                aliases[r[0], default: []].append(r[1])
-            }
-            let sql = "SELECT id, region, name, born, sex FROM person" + (region == nil ? "" : " WHERE region = ?") + " ORDER BY id"
-            return try Row.fetchAll(db, sql: sql, arguments: region.map { [$0] } ?? []).map { r in
-                let id: String = r["id"]
-                return PersonFacts(id: id, region: r["region"], names: [r["name"]] + (aliases[id] ?? []), born: r["born"], sex: r["sex"])
-            }
+        try read { db in try personFacts(db, region: region, graph: try mergeGraph(db)) }
+    }
+
+    func personFacts(_ db: Database, region: String?, graph: MergeGraph) throws -> [PersonFacts] {
+        var aliases: [String: [String]] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT person_id, name FROM alias ORDER BY name") {
+            aliases[r[0], default: []].append(r[1])
         }
+        var facts: [String: PersonFacts] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT id, region, name, born, sex FROM person ORDER BY id") {
+            let id: String = r["id"]
+            let own = PersonFacts(id: id, region: r["region"], names: [r["name"]] + (aliases[id] ?? []), born: r["born"], sex: r["sex"])
+            facts[id] = own
+        }
+        var out: [PersonFacts] = []
+        for id in facts.keys.sorted() where graph.isCanonical(id) {
+            var p = facts[id]!
+            if let region, p.region != region { continue }
+            for m in graph.members(of: id) where m != id {
+                guard let other = facts[m] else { continue }
+                p.names += other.names.filter { !p.names.contains($0) }
+                p.born = p.born ?? other.born
+                p.sex = p.sex ?? other.sex
+            }
+            out.append(p)
+        }
+        return out
     }
 
     /// Candidate pairs of persons recorded more than once, best first (`DuplicateFinder`).
@@ -25,6 +42,13 @@ extension FieldbookStore {
             throw FieldbookError(.invalidInput, "--min-score: \(minScore) is not a score (0 to 1)")
         }
         if let region, !Checks.isRegion(region) { throw FieldbookError(.invalidInput, "--region: \"\(region)\" is not a region name") }
-        return DuplicateFinder(minScore: minScore).candidates(try personFacts(region: region))
+        let (facts, graph, judged) = try read { db in
+            let graph = try mergeGraph(db)
+            return (try personFacts(db, region: region, graph: graph), graph, try distinctPairs(db))
+        }
+        // Pairs recorded as different people (`persons distinct`) are not proposed again.
+        return DuplicateFinder(minScore: minScore).candidates(facts).filter {
+            MergeRules.judgedDistinct(graph.members(of: $0.a), graph.members(of: $0.b), judged) == nil
+        }
     }
 }

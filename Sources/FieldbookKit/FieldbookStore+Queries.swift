@@ -43,16 +43,51 @@ extension FieldbookStore {
         }
     }
 
-    /// Persons matching the filter (region), ordered by name then id; with incidents.
+    /// Persons matching the filter (region), ordered by name then id; with incidents. Persons
+    /// merged into another are shown as that one (`MergeGraph`): its names and aliases, every
+    /// incident of them all; the region filter and `personID` go by the canonical person.
     public func persons(_ f: RecordFilter = RecordFilter()) throws -> [PersonView] {
         try read { db in
+            let graph = try mergeGraph(db)
             var sql = "SELECT * FROM person WHERE 1"
             var args: [(any DatabaseValueConvertible)?] = []
             if let r = f.region { sql += " AND region = ?"; args.append(r) }
-            if let p = f.personID { sql += " AND id = ?"; args.append(p.lowercased()) }
+            if let p = f.personID { sql += " AND id = ?"; args.append(graph.canonical(of: p.lowercased())) }
             sql += " ORDER BY name, id"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { try personView(db, $0) }
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+                .filter { graph.isCanonical($0["id"]) }
+                .map { try mergedView(db, $0, graph) }
         }
+    }
+
+    /// The person `row` (canonical) with every person merged into it.
+    func mergedView(_ db: Database, _ row: Row, _ graph: MergeGraph) throws -> PersonView {
+        var view = try personView(db, row)
+        let others = graph.members(of: view.id).filter { $0 != view.id }
+        guard !others.isEmpty else { return view }
+        var seen = Set([view.name] + view.aliases)
+        for id in others {
+            guard let r = try Row.fetchOne(db, sql: "SELECT * FROM person WHERE id = ?", arguments: [id]) else { continue }
+            let m = try personView(db, r)
+            for (name, nameID) in [(m.name, m.id)] + Array(zip(m.aliases, m.alias_ids)) where seen.insert(name).inserted {
+                view.aliases.append(name)
+                view.alias_ids.append(nameID)
+            }
+            view.born = view.born ?? m.born
+            view.sex = view.sex ?? m.sex
+            view.occupation = view.occupation ?? m.occupation
+            view.affiliation = view.affiliation ?? m.affiliation
+            view.notes = view.notes ?? m.notes
+            view.incidents += m.incidents
+        }
+        view.incidents.sort(by: Self.incidentOrder)
+        view.merged = others
+        return view
+    }
+
+    static func incidentOrder(_ a: IncidentView, _ b: IncidentView) -> Bool {
+        let da = (try? FuzzyDate(a.date))?.earliest ?? 0, dbb = (try? FuzzyDate(b.date))?.earliest ?? 0
+        return (da, a.date, a.kind, a.ref ?? "", a.id) < (dbb, b.date, b.kind, b.ref ?? "", b.id)
     }
 
     /// One person (with aliases and incidents) or one incident.
@@ -67,7 +102,9 @@ extension FieldbookStore {
         return try read { db in
             switch table {
             case "person":
-                return .person(try personView(db, try Row.fetchOne(db, sql: "SELECT * FROM person WHERE id = ?", arguments: [id])!))
+                let graph = try mergeGraph(db)
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM person WHERE id = ?", arguments: [graph.canonical(of: id)])!
+                return .person(try mergedView(db, row, graph))
             case "incident":
                 let row = try Row.fetchOne(db, sql: "SELECT incident.*, person.name AS person_name FROM incident LEFT JOIN person ON person.id = incident.person_id WHERE incident.id = ?", arguments: [id])!
                 return .incident(try incidentView(db, row))
@@ -85,10 +122,7 @@ extension FieldbookStore {
         let incidents = try Row.fetchAll(db, sql: "SELECT incident.*, ? AS person_name FROM incident WHERE person_id = ?",
                                          arguments: [row["name"] as String?, id])
             .map { try incidentView(db, $0) }
-            .sorted { a, b in
-                let da = (try? FuzzyDate(a.date))?.earliest ?? 0, dbb = (try? FuzzyDate(b.date))?.earliest ?? 0
-                return (da, a.date, a.kind, a.ref ?? "", a.id) < (dbb, b.date, b.kind, b.ref ?? "", b.id)
-            }
+            .sorted(by: Self.incidentOrder)
         return PersonView(id: id, region: row["region"], name: row["name"] ?? "", aliases: aliases.map { $0["name"] },
                           alias_ids: aliases.map { $0["id"] }, born: row["born"], sex: row["sex"], occupation: row["occupation"],
                           affiliation: row["affiliation"], notes: row["notes"], incidents: incidents)

@@ -117,6 +117,9 @@ extension FieldbookStore {
             if !e.set.isEmpty {
                 var changes: [String: Value] = [:]
                 for (k, v) in e.set {
+                    if k == "merged_into" {
+                        throw FieldbookError(.invalidInput, "person.merged_into: set by `fieldbook persons merge KEEP OTHER` and cleared by `fieldbook persons unmerge OTHER`, which check the merge")
+                    }
                     guard schema.hasColumn(k), k != "person_id", k != "incident_id" else {
                         let editable = schema.columnNames.filter { !schema.immutable.contains($0) }
                         throw FieldbookError(.invalidInput, "\(table).\(k): not a field you can set; fields: \(editable.joined(separator: ", "))")

@@ -35,7 +35,9 @@ public struct IncidentView: Codable, Sendable, Equatable {
     public var sources: [SourceView]
 }
 
-/// A person with aliases and incidents.
+/// A person with aliases and incidents. A person others were merged into carries their names
+/// among its aliases (`alias_ids` then holds the merged person's id), their incidents, and
+/// their ids in `merged`.
 public struct PersonView: Codable, Sendable, Equatable {
     public var id: String
     public var region: String
@@ -48,6 +50,8 @@ public struct PersonView: Codable, Sendable, Equatable {
     public var affiliation: String?
     public var notes: String?
     public var incidents: [IncidentView]
+    /// The persons merged into this one (`fieldbook persons unmerge ID` undoes each).
+    public var merged: [String] = []
 }
 
 extension Dictionary where Key == String, Value == FieldbookModel.Value {

@@ -3,6 +3,14 @@
 /// Every table has a UUID `id` (the engine's primary key) and a `region`: the regional team that
 /// owns the record and whose devices may sync it. It is set at creation and never changes.
 public enum FieldbookSchema {
+    /// The version of these tables and fields. 2 added `person.merged_into` and `distinct_pair`.
+    /// Every table and column says which version added it (`since`); docs/PROTOCOL.md states
+    /// the rules for adding more.
+    public static let version = 2
+    /// The oldest version whose clients a server of this version still serves (they are sent
+    /// only what they know: `Changeset.restricted(toVersion:of:)`).
+    public static let oldestServedVersion = 1
+
     public static let person = TableSchema(
         name: "person",
         columns: [
@@ -13,9 +21,12 @@ public enum FieldbookSchema {
             ColumnSchema("occupation", check: Checks.line),
             ColumnSchema("affiliation", check: Checks.line),
             ColumnSchema("notes", check: Checks.text),
+            // The person this one is the same as (`fieldbook persons merge`): an ordinary field,
+            // so a merge syncs, shows in the history and is undone by clearing it.
+            ColumnSchema("merged_into", since: 2, check: Checks.uuid),
         ],
         immutable: ["region"],
-        indexed: ["name"],
+        indexed: ["name", "merged_into"],
         partition: "region",
         idCheck: Checks.uuid
     )
@@ -96,8 +107,28 @@ public enum FieldbookSchema {
         rowCheck: { v throws(ModelError) in try checkSource(outlet: v[sourceOutlet], url: v[sourceURL]) }
     )
 
+    /// A coordinator's judgement that two persons are different people (`fieldbook persons
+    /// distinct`), so the pair is not proposed again. One row per pair: `person_id` is the
+    /// lower of the two ids (the row lives in that person's region), `other_id` the higher,
+    /// and the row's id is derived from both (name-based), so that two
+    /// coordinators who judge the same pair write the same row.
+    public static let distinctPair = TableSchema(
+        name: "distinct_pair",
+        columns: [
+            ColumnSchema("region", required: true, since: 2, check: Checks.region),
+            ColumnSchema("person_id", required: true, since: 2, check: Checks.uuid),
+            ColumnSchema("other_id", required: true, since: 2, check: Checks.uuid),
+        ],
+        immutable: ["region", "person_id", "other_id"],
+        indexed: ["person_id", "other_id"],
+        partition: "region",
+        idCheck: Checks.uuid,
+        parent: ("person_id", "person"),
+        since: 2
+    )
+
     /// All record tables, parents before children.
-    public static let tables: [TableSchema] = [person, alias, incident, charge, source]
+    public static let tables: [TableSchema] = [person, alias, incident, charge, source, distinctPair]
 
     /// The record tables as a server keeps them: regions and parent ids clear, every other field sealed.
     public static let sealedTables: [TableSchema] = tables.map(\.sealedForm)

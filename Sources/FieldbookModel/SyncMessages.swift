@@ -5,7 +5,7 @@ public enum SyncProtocol {
     /// "Sealed values"); a client or server of version 1 is told to update.
     public static let version = 2
     /// The record schema version this build speaks (tables and fields of `FieldbookSchema`).
-    public static let schemaVersion = 1
+    public static let schemaVersion = FieldbookSchema.version
 
     public static let protocolHeader = "Fieldbook-Protocol"
     /// On push and pull: the id of the last push this server acknowledged to the sending

@@ -16,12 +16,17 @@ public struct ColumnSchema: Sendable {
     public var required: Bool
     /// Throws a `ModelError` naming the field when a (non-null) text value is not acceptable.
     public var check: (@Sendable (String, String) throws(ModelError) -> Void)?
+    /// The schema version that added the column (docs/PROTOCOL.md, "Adding tables and fields"):
+    /// replicas and stores of earlier versions gain it when opened, and clients of earlier
+    /// versions are never sent it.
+    public var since: Int
 
-    public init(_ name: String, _ type: ColumnType = .text, required: Bool = false,
+    public init(_ name: String, _ type: ColumnType = .text, required: Bool = false, since: Int = 1,
                 check: (@Sendable (String, String) throws(ModelError) -> Void)? = nil) {
         self.name = name
         self.type = type
         self.required = required
+        self.since = since
         self.check = check
     }
 }
@@ -48,12 +53,17 @@ public struct TableSchema: Sendable {
     /// A rule across the fields of one row (values in column order), run where the whole row is
     /// known: local writes, and a row that arrives whole from one write (`checkRow`).
     public var rowCheck: (@Sendable ([Value]) throws(ModelError) -> Void)?
+    /// The schema version that added the table (see `ColumnSchema.since`).
+    public var since: Int
     private let positions: [String: Int]
 
     public init(name: String, columns: [ColumnSchema], immutable: Set<String> = [], indexed: [String] = [],
                 partition: String? = nil, idCheck: (@Sendable (String, String) throws(ModelError) -> Void)? = nil,
-                parent: (column: String, table: String)? = nil,
+                parent: (column: String, table: String)? = nil, since: Int = 1,
                 rowCheck: (@Sendable ([Value]) throws(ModelError) -> Void)? = nil) {
+        precondition(columns.allSatisfy { $0.since >= since } && !columns.contains { $0.required && $0.since > since },
+                     "a column is as new as its table or newer, and a column added later is never required")
+        self.since = since
         self.rowCheck = rowCheck
         self.partition = partition
         self.idCheck = idCheck
@@ -98,10 +108,13 @@ public struct TableSchema: Sendable {
         let clear = clearColumns
         return TableSchema(
             name: name,
-            columns: columns.map { clear.contains($0.name) ? $0 : ColumnSchema($0.name, .sealed) },
+            columns: columns.map { clear.contains($0.name) ? $0 : ColumnSchema($0.name, .sealed, since: $0.since) },
             immutable: immutable.intersection(clear), indexed: indexed.filter { clear.contains($0) },
-            partition: partition, idCheck: idCheck, parent: parent, rowCheck: nil)
+            partition: partition, idCheck: idCheck, parent: parent, since: since, rowCheck: nil)
     }
+
+    /// The columns a peer of schema `version` knows, by position.
+    public func knownColumns(atVersion version: Int) -> [Bool] { columns.map { $0.since <= version } }
 
     /// Whether this is the server's form of a table (some column holds sealed cells).
     public var isSealedForm: Bool { columns.contains { $0.type == .sealed } }

@@ -46,7 +46,7 @@ public enum Remotes {
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, token TEXT NOT NULL,
                 push_cursor INTEGER NOT NULL DEFAULT 0, pull_cursor TEXT, last_sync TEXT, last_error TEXT,
                 quarantined INTEGER NOT NULL DEFAULT 0, held TEXT, push_ack TEXT, push_inflight TEXT, regions TEXT, keyed_regions TEXT,
-                pin TEXT, device TEXT)
+                pin TEXT, device TEXT, schema INTEGER)
             """)
     }
 
@@ -57,6 +57,29 @@ public enum Remotes {
         for c in ["held", "push_ack", "push_inflight", "regions", "keyed_regions", "pin", "device"] where !columns.contains(c) {
             try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN \(c) TEXT")
         }
+        // The record schema the pull cursor was reached under (NULL: version 1, before the column).
+        if !columns.contains("schema") { try db.execute(sql: "ALTER TABLE _fb_remote ADD COLUMN schema INTEGER") }
+    }
+
+    /// Whether any remote's pulls were made under an earlier record schema, whose server left
+    /// out the tables and fields this build knows and that one did not.
+    static func needsSchemaRepull(_ db: Database) throws -> Bool {
+        guard try db.tableExists("_fb_remote") else { return false }
+        let columns = Set(try db.columns(in: "_fb_remote").map(\.name))
+        guard columns.contains("schema") else { return true }
+        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM _fb_remote WHERE coalesce(schema, 1) < ?)",
+                                 arguments: [SyncProtocol.schemaVersion]) ?? false
+    }
+
+    /// Pulls of remotes reached under an earlier record schema start again from the beginning,
+    /// so that what the server left out for that schema arrives (what is held already is
+    /// ignored on apply). Returns the remotes concerned.
+    static func repullAfterSchemaUpgrade(_ db: Database) throws -> [String] {
+        let names = try String.fetchAll(db, sql: "SELECT name FROM _fb_remote WHERE coalesce(schema, 1) < ? AND pull_cursor IS NOT NULL",
+                                        arguments: [SyncProtocol.schemaVersion])
+        try db.execute(sql: "UPDATE _fb_remote SET pull_cursor = NULL, schema = ? WHERE coalesce(schema, 1) < ?",
+                       arguments: [SyncProtocol.schemaVersion, SyncProtocol.schemaVersion])
+        return names
     }
 
     static func remote(_ r: Row) -> Remote {
@@ -112,8 +135,8 @@ public enum Remotes {
             try replica.writeDatabase { db in
                 try ensureTable(db)
                 try migrate(db)
-                try db.execute(sql: "INSERT INTO _fb_remote (name, url, token, pin) VALUES (?, ?, ?, ?)",
-                               arguments: [name, url.hasSuffix("/") ? String(url.dropLast()) : url, token, pinned])
+                try db.execute(sql: "INSERT INTO _fb_remote (name, url, token, pin, schema) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [name, url.hasSuffix("/") ? String(url.dropLast()) : url, token, pinned, SyncProtocol.schemaVersion])
             }
         } catch let e as DatabaseError where e.resultCode.primaryResultCode == .SQLITE_CONSTRAINT {
             throw SyncClientError(.invalidInput, "a remote named \"\(name)\" exists already; remove it first")
@@ -144,6 +167,19 @@ public enum Remotes {
             throw SyncClientError(.invalidInput, remotes.isEmpty ? "no remotes; add one with `fieldbook remote add`" : "several remotes: name one with --remote")
         }
         return remotes[0]
+    }
+
+    /// Points a remote at another address of the same server (it moved, or was restored on
+    /// another port); its token, pin and where its syncs stood are kept. Checked like `add`.
+    public static func setURL(_ replica: Replica, name: String, url: String, insecure: Bool = false) throws {
+        try checkURL(url, insecure: insecure)
+        let remote = try named(replica, name)
+        if remote.pin != nil, !url.lowercased().hasPrefix("https://") {
+            throw SyncClientError(.invalidInput, "\(name) is pinned to a server key: its URL must be https://")
+        }
+        try replica.writeDatabase { db in
+            try Remotes.update(db, name, "url = ?", [url.hasSuffix("/") ? String(url.dropLast()) : url])
+        }
     }
 
     public static func remove(_ replica: Replica, name: String) throws {

@@ -59,8 +59,22 @@ public struct SyncEngine: Sendable {
     /// `progress` is called after every batch with the running totals.
     public func run(progress: @Sendable (SyncSummary) -> Void = { _ in }) async throws -> SyncSummary {
         var summary = SyncSummary()
-        // A replica of an earlier release gets the sync state's later columns first.
-        try local { try replica.writeDatabase { db in try Remotes.migrate(db) } }
+        // A replica of an earlier release gets the sync state's later columns first, and pulls
+        // everything again from a server that left out what its schema did not know. Written
+        // only when due: a sync of an up-to-date replica opens no write for it.
+        if try local({ try replica.read { db in try Remotes.needsSchemaRepull(db) } }) {
+            let again = try local {
+                try replica.writeDatabase { db in
+                    try Remotes.migrate(db)
+                    return try Remotes.repullAfterSchemaUpgrade(db)
+                }
+            }
+            if again.contains(remote.name) {
+                let notice = "\(remote.name): this release knows more of the records' schema (version \(SyncProtocol.schemaVersion)) than the last pull asked for; pulling everything again"
+                logger.notice("\(notice)")
+                summary.notices.append(notice)
+            }
+        }
         do {
             let me = try await enrol(&summary)
             // The device's token scope came with the keys: no separate `GET /v1/scope`.

@@ -55,15 +55,20 @@ public struct SyncRoutes: Sendable {
         return token
     }
 
-    func checkVersions(_ request: Request) throws {
+    /// Checks the protocol and schema headers; returns the client's schema version (this
+    /// server serves versions `FieldbookSchema.oldestServedVersion` up to its own).
+    @discardableResult
+    func checkVersions(_ request: Request) throws -> Int {
         guard let p = request.headers[Self.protocolHeader], let s = request.headers[Self.schemaHeader] else {
             throw ServerError.badRequest("missing_version",
                 "send the headers \(SyncProtocol.protocolHeader): \(SyncProtocol.version) and \(SyncProtocol.schemaHeader): \(SyncProtocol.schemaVersion)")
         }
-        guard Int(p) == SyncProtocol.version, Int(s) == SyncProtocol.schemaVersion else {
+        let served = FieldbookSchema.oldestServedVersion...SyncProtocol.schemaVersion
+        guard Int(p) == SyncProtocol.version, let schema = Int(s), served.contains(schema) else {
             throw ServerError(.upgradeRequired, "unsupported_version",
-                "this server speaks protocol \(SyncProtocol.version), schema \(SyncProtocol.schemaVersion); the request asked for protocol \(p), schema \(s). Update fieldbook (client or server) so that both speak the same versions")
+                "this server speaks protocol \(SyncProtocol.version), schemas \(served.lowerBound) to \(served.upperBound); the request asked for protocol \(p.prefix(20)), schema \(s.prefix(20)). Update fieldbook (client or server) so that both speak the same versions")
         }
+        return schema
     }
 
     func push(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -148,6 +153,7 @@ public struct SyncRoutes: Sendable {
 
     func pull(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let token = try await authenticated(request)
+        let schema = try checkVersions(request)
         let q = request.uri.queryParameters
         var cursor: StoreCursor? = nil
         if let c = q["cursor"].map(String.init), !c.isEmpty {
@@ -183,7 +189,10 @@ public struct SyncRoutes: Sendable {
             "token": .string(token.name), "cursor": .string(cursor?.text ?? ""), "next": .string(page.cursor.text),
             "changes": .stringConvertible(page.changes.changeCount), "more": .stringConvertible(page.more),
         ])
-        let response = PullResponse(changes: WireChangeset(page.changes), cursor: page.cursor.text, more: page.more)
+        // A client of an earlier schema gets what it knows; it pulls again from the start once it is updated.
+        let changes = schema < SyncProtocol.schemaVersion
+            ? page.changes.restricted(toVersion: schema, of: FieldbookSchema.sealedTables) : page.changes
+        let response = PullResponse(changes: WireChangeset(changes), cursor: page.cursor.text, more: page.more)
         if HTTPBody.accepts(request, SyncProtocol.binaryMediaType) {
             return try HTTPBody.bytes(response.binary(), contentType: SyncProtocol.binaryMediaType, for: request)
         }
