@@ -110,4 +110,16 @@ import Testing
         let other = PersonFacts(id: "c", region: "almaty", names: ["Marat Ilyashev"], born: "1961", sex: "f")
         #expect(DuplicateFinder(minScore: 0).candidates([father, other]).first?.reasons.contains("different sex (m, f)") == true)
     }
+
+    /// The issue's own examples, each written as two persons: every pair must meet in a block
+    /// and pass the default bar (a Kazakh і kept in Cyrillic and dropped in Latin included).
+    @Test func theIssuesSpellingPairsAreFoundAtTheDefaultBar() {
+        let pairs = [("Асқар Қайырбек", "Askar Kairbek"), ("Тілеужан Бокаев", "Tleuzhan Bokayev"), ("Mamai Zhanbolat", "Mamaj Janbolat"),
+                     ("Ilyashev Marat", "Marat Ilyashev"), ("Max Bokayev", "Max Bokai"), ("Тілеужан Мамай", "Tileuzhan Mamay")]
+        for (x, y) in pairs {
+            let a = PersonFacts(id: "a", region: "almaty", names: [x], born: "1981", sex: "m")
+            let b = PersonFacts(id: "b", region: "astana", names: [y], born: "1981", sex: nil)
+            #expect(DuplicateFinder().candidates([a, b]).count == 1, "\(x) ~ \(y) not proposed")
+        }
+    }
 }

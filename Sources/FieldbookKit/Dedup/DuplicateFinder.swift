@@ -98,12 +98,16 @@ public struct DuplicateFinder: Sendable {
 
     /// Where a name meets others: for each ordered pair of its folded parts, the first three
     /// letters of one and the first two of the other (so the parts' order does not matter, and
-    /// a slip in one part still meets through the other); a one-part name by its first four.
+    /// a slip in one part still meets through the other), and again with the other's first two
+    /// consonants (a Kazakh і dropped or kept: Тілеужан / Tleuzhan); a one-part name by its first four.
     static func blockingKeys(_ parts: [String]) -> Set<String> {
         if parts.count == 1 { return [String(parts[0].prefix(4))] }
         var keys = Set<String>()
         for (i, p) in parts.enumerated() {
-            for (j, q) in parts.enumerated() where i != j { keys.insert(String(p.prefix(3)) + "|" + String(q.prefix(2))) }
+            for (j, q) in parts.enumerated() where i != j {
+                keys.insert(String(p.prefix(3)) + "|" + String(q.prefix(2)))
+                keys.insert(String(p.prefix(3)) + "/" + String(q.filter { !"aeiou".contains($0) }.prefix(2)))
+            }
         }
         return keys
     }
