@@ -13,6 +13,6 @@ struct Fieldbook: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Init.self, PersonCommand.self, IncidentCommand.self, List.self, Show.self, Edit.self, Delete.self, Restore.self,
                       History.self, Import.self, Export.self, Check.self, RemoteCommand.self, Sync.self, Status.self,
-                      PassphraseCommand.self, Wipe.self, Encrypt.self, Decrypt.self, KeysCommand.self, BundleCommand.self, PersonsCommand.self]
+                      PassphraseCommand.self, Wipe.self, Encrypt.self, Decrypt.self, KeysCommand.self, BundleCommand.self, PersonsCommand.self, ReportCommand.self]
     )
 }
