@@ -52,13 +52,25 @@ public final class CLIRunner: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in extra { env[k] = v }
         p.environment = env
-        let out = Pipe(), err = Pipe()
+        // Output goes to files, read once the process has exited: reading a pipe while it runs
+        // can be interrupted by another test's child exiting (EINTR), which Foundation traps on.
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-exec-\(UUID().uuidString)")
+        let (outURL, errURL) = (base.appendingPathExtension("out"), base.appendingPathExtension("err"))
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        try? out.close()
+        try? err.close()
+        let o = (try? Data(contentsOf: outURL)) ?? Data()
+        let e = (try? Data(contentsOf: errURL)) ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
