@@ -106,7 +106,7 @@ public struct DuplicateFinder: Sendable {
         for (i, p) in parts.enumerated() {
             for (j, q) in parts.enumerated() where i != j {
                 keys.insert(String(p.prefix(3)) + "|" + String(q.prefix(2)))
-                keys.insert(String(p.prefix(3)) + "/" + String(q.filter { !"aeiou".contains($0) }.prefix(2)))
+                keys.insert(String(p.prefix(3)) + "|" + String(q.filter { $0 != "i" }.prefix(2)))
             }
         }
         return keys
