@@ -15,11 +15,15 @@ extension FieldbookStore {
         for r in try Row.fetchAll(db, sql: "SELECT person_id, name FROM alias ORDER BY name") {
             aliases[r[0], default: []].append(r[1])
         }
+        var incidents: [String: Set<String>] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT person_id, kind, date FROM incident") {
+            if let key = PersonFacts.incidentKey(kind: r[1] ?? "", date: r[2] ?? "") { incidents[r[0], default: []].insert(key) }
+        }
         var facts: [String: PersonFacts] = [:]
         for r in try Row.fetchAll(db, sql: "SELECT id, region, name, born, sex FROM person ORDER BY id") {
             let id: String = r["id"]
-            let own = PersonFacts(id: id, region: r["region"], names: [r["name"]] + (aliases[id] ?? []), born: r["born"], sex: r["sex"])
-            facts[id] = own
+            facts[id] = PersonFacts(id: id, region: r["region"], names: [r["name"]] + (aliases[id] ?? []), born: r["born"], sex: r["sex"],
+                                    incidents: incidents[id] ?? [])
         }
         var out: [PersonFacts] = []
         for id in facts.keys.sorted() where graph.isCanonical(id) {
@@ -30,6 +34,7 @@ extension FieldbookStore {
                 p.names += other.names.filter { !p.names.contains($0) }
                 p.born = p.born ?? other.born
                 p.sex = p.sex ?? other.sex
+                p.incidents.formUnion(other.incidents)
             }
             out.append(p)
         }

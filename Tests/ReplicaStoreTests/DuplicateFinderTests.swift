@@ -122,4 +122,22 @@ import Testing
             #expect(DuplicateFinder().candidates([a, b]).count == 1, "\(x) ~ \(y) not proposed")
         }
     }
+
+    /// Two records of one detention (kind and day) are evidence the name alone does not give:
+    /// a pair below the bar on its names is proposed, with the incident named; the regions are
+    /// said, not weighed.
+    @Test func aSharedIncidentRaisesAPairAndIsNamed() throws {
+        let a = PersonFacts(id: "a", region: "almaty", names: ["Nurlan Sadykov"], born: nil, sex: nil,
+                            incidents: [try #require(PersonFacts.incidentKey(kind: "detention", date: "2022-01-06"))])
+        var b = PersonFacts(id: "b", region: "astana", names: ["Nurlan Sadyqbayev"], born: nil, sex: nil)
+        let alone = DuplicateFinder(minScore: 0).candidates([a, b])
+        #expect(alone.count == 1 && alone[0].score < DuplicateFinder.defaultMinScore, "\(alone)")
+        b.incidents = [PersonFacts.incidentKey(kind: "detention", date: "2022-01-06")!]
+        let together = DuplicateFinder(minScore: 0).candidates([a, b])
+        #expect(together[0].score > alone[0].score + 0.09)
+        #expect(together[0].reasons.contains("the same incident on both: detention 2022-01-06"), "\(together[0].reasons)")
+        #expect(together[0].reasons.contains("of regions almaty and astana"))
+        #expect(PersonFacts.incidentKey(kind: "detention", date: "2022-01") == nil, "a month is not one day")
+        #expect(PersonFacts.incidentKey(kind: "detention", date: "2022-01-06~") == nil)
+    }
 }

@@ -9,13 +9,23 @@ public struct PersonFacts: Sendable {
     public var names: [String]
     public var born: String?
     public var sex: String?
+    /// Incidents recorded on one certain day, as `kind YYYY-MM-DD`: two records sharing one are
+    /// likely one person (both detained on 2022-01-06).
+    public var incidents: Set<String>
 
-    public init(id: String, region: String, names: [String], born: String?, sex: String?) {
+    public init(id: String, region: String, names: [String], born: String?, sex: String?, incidents: Set<String> = []) {
         self.id = id
         self.region = region
         self.names = names
         self.born = born
         self.sex = sex
+        self.incidents = incidents
+    }
+
+    /// The key of an incident for `incidents`, or nil when its date is not one certain day.
+    public static func incidentKey(kind: String, date: String) -> String? {
+        guard let d = try? FuzzyDate(date), d.earliest == d.latest, !d.approximate, !d.uncertain else { return nil }
+        return "\(kind.replacingOccurrences(of: "_", with: " ")) \(FuzzyDate.isoString(d.earliest))"
     }
 }
 
@@ -39,8 +49,10 @@ public struct DuplicateCandidate: Codable, Sendable, Equatable {
 /// blocking (persons meet only when they share a key of `blockingKeys`, in buckets of at most
 /// `maxBucket`: cost grows about linearly) then scoring each pair: the best match of their names and
 /// aliases (name parts in any order, Jaro-Winkler and edit distance per part, initials), raised a
-/// little when the birth dates overlap, lowered when they do not, when the sexes differ, or when
-/// the surname endings are a woman's and a man's (-ova / -ov: one family, two people).
+/// little when the birth dates overlap and more when both have the same incident on the same
+/// day, lowered when the birth dates do not overlap, when the sexes differ, or when the surname
+/// endings are a woman's and a man's (-ova / -ov: one family, two people). The regions are
+/// given in the reasons, not weighed (people move; namesakes share regions).
 public struct DuplicateFinder: Sendable {
     /// The bar below which a pair is not proposed: the fixtures' tests show no false pair above
     /// it and every true one (`DuplicateFinderTests`).
@@ -128,6 +140,9 @@ public struct DuplicateFinder: Sendable {
             overlap = x.earliest <= y.latest && y.earliest <= x.latest
             value = overlap! ? min(1, value + 0.05) : value * 0.6
         }
+        // The same incident (kind and day) recorded for both: the strongest evidence besides the name.
+        let shared = p.facts.incidents.intersection(q.facts.incidents).sorted()
+        if !shared.isEmpty { value = min(1, value + 0.1) }
         let sexDiffers = p.facts.sex.map { s in q.facts.sex.map { !s.isEmpty && !$0.isEmpty && s != $0 } ?? false } ?? false
         if sexDiffers { value *= 0.5 }
         let (ea, eb) = (p.endings[found.u], q.endings[found.v])
@@ -159,8 +174,12 @@ public struct DuplicateFinder: Sendable {
             reasons.append(overlap ? (x.text == y.text ? "born \(x.text) on both" : "born \(x.text) and \(y.text): the dates overlap")
                                    : "different birth years (\(x.text), \(y.text))")
         }
+        if let first = shared.first {
+            reasons.append("the same incident on both: \(first)" + (shared.count > 1 ? " and \(shared.count - 1) more" : ""))
+        }
         if sexDiffers { reasons.append("different sex (\(p.facts.sex ?? ""), \(q.facts.sex ?? ""))") }
         if endingsDiffer { reasons.append("surname endings of a woman and of a man") }
+        reasons.append(p.facts.region == q.facts.region ? "both of region \(p.facts.region)" : "of regions \(p.facts.region) and \(q.facts.region)")
         let (first, second) = p.facts.id < q.facts.id ? (p, q) : (q, p)
         return DuplicateCandidate(a: first.facts.id, b: second.facts.id, aName: first.facts.names.first ?? "", bName: second.facts.names.first ?? "",
                                   score: (score * 1000).rounded() / 1000, reasons: reasons)
