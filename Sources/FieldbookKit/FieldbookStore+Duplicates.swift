@@ -46,7 +46,7 @@ extension FieldbookStore {
         guard (0...1).contains(minScore) else {
             throw FieldbookError(.invalidInput, "--min-score: \(minScore) is not a score (0 to 1)")
         }
-        if let region, !Checks.isRegion(region) { throw FieldbookError(.invalidInput, "--region: \"\(region)\" is not a region name") }
+        try Self.checkRegionOption(region)
         let (facts, graph, judged) = try read { db in
             let graph = try mergeGraph(db)
             return (try personFacts(db, region: region, graph: graph), graph, try distinctPairs(db))

@@ -52,6 +52,13 @@ public final class FieldbookStore: Sendable {
         }
     }
 
+    /// A `--region` filter: nil, or a region name.
+    static func checkRegionOption(_ region: String?) throws {
+        if let region, !Checks.isRegion(region) {
+            throw FieldbookError(.invalidInput, "--region: \"\(region.prefix(80))\" is not a region name (lowercase letters, digits, '-' and '_')")
+        }
+    }
+
     /// A value from command-line or CSV text: empty text is null.
     public static func value(_ text: String?) -> Value { .textOrNull(text) }
 }

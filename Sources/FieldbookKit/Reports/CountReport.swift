@@ -31,7 +31,7 @@ extension FieldbookStore {
         }
         let (lo, hi) = (try date(from, "--from"), try date(to, "--to"))
         if let lo, let hi, lo.earliest > hi.latest { throw FieldbookError(.invalidInput, "--from \(lo.text) is after --to \(hi.text)") }
-        if let region, !Checks.isRegion(region) { throw FieldbookError(.invalidInput, "--region: \"\(region)\" is not a region name") }
+        try Self.checkRegionOption(region)
         var incidents: [String: Set<String>] = [:]
         var persons: [String: Set<String>] = [:]
         var allIncidents = Set<String>(), allPersons = Set<String>()

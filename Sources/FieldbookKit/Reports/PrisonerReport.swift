@@ -33,7 +33,7 @@ extension FieldbookStore {
     /// merged (`persons()`), optionally of one region.
     public func prisonerReport(asOf: String? = nil, region: String? = nil) throws -> PrisonerReport {
         let day = try Self.reportDay(asOf, option: "--as-of")
-        if let region, !Checks.isRegion(region) { throw FieldbookError(.invalidInput, "--region: \"\(region)\" is not a region name") }
+        try Self.checkRegionOption(region)
         var f = RecordFilter()
         f.region = region
         var report = PrisonerReport(as_of: FuzzyDate.isoString(day), deprived_of_liberty: [], restricted_freedom: [], to_check: [])
