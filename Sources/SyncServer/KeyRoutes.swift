@@ -12,13 +12,13 @@ extension SyncRoutes {
             let token = try await authenticated(request)
             let body = try await decode(DeviceRegistration.self, request)
             let store = self.store
-            let info = try await blocking { try store.registerDevice(token: token, body) }
+            let info = try await store.registerDevice(token: token, body)
             return try HTTPBody.json(info, for: request)
         }
         router.get(RouterPath(SyncProtocol.devicePath)) { request, _ in
             let token = try await authenticated(request)
             let store = self.store
-            guard let info = try await blocking({ try store.device(token.name) }) else {
+            guard let info = try await store.device(token.name) else {
                 throw ServerError(.notFound, "device_not_registered", "no device is registered under token \"\(token.name)\"; PUT \(SyncProtocol.devicePath) first")
             }
             return try HTTPBody.json(info, for: request)
@@ -27,26 +27,26 @@ extension SyncRoutes {
             let token = try await authenticated(request)
             try KeyAuthorizer.requireCoordinator(token)
             let store = self.store
-            return try HTTPBody.json(DeviceListResponse(devices: try await blocking { try store.devices() }), for: request)
+            return try HTTPBody.json(DeviceListResponse(devices: try await store.devices()), for: request)
         }
         router.post(RouterPath(SyncProtocol.revokePath)) { request, _ in
             let token = try await authenticated(request)
             let body = try await decode(DeviceRevokeRequest.self, request)
             let store = self.store
-            try await blocking { try store.revokeDevice(body.device, token: token) }
-            guard let info = try await blocking({ try store.device(body.device) }) else { throw ServerError(.notFound, "device_not_found", body.device) }
+            try await store.revokeDevice(body.device, token: token)
+            guard let info = try await store.device(body.device) else { throw ServerError(.notFound, "device_not_found", body.device) }
             return try HTTPBody.json(info, for: request)
         }
         router.get(RouterPath(SyncProtocol.keysPath)) { request, _ in
             let token = try await authenticated(request)
             let store = self.store
-            return try HTTPBody.json(try await blocking { try store.keys(for: token) }, for: request)
+            return try HTTPBody.json(try await store.keys(for: token), for: request)
         }
         router.post(RouterPath(SyncProtocol.keysPath)) { request, _ in
             let token = try await authenticated(request)
             let body = try await decode(KeyUploadRequest.self, request)
             let store = self.store
-            let n = try await blocking { try store.uploadKeys(body, token: token) }
+            let n = try await store.uploadKeys(body, token: token)
             return try HTTPBody.json(KeyUploadResponse(stored: n), for: request)
         }
     }
@@ -57,7 +57,7 @@ extension SyncRoutes {
         try checkVersions(request)
         let token = try await authenticate(request)
         let store = self.store
-        if try await blocking({ try store.device(token.name)?.state }) == .revoked {
+        if try await store.device(token.name)?.state == .revoked {
             throw ServerError(.forbidden, "device_revoked",
                 "the device of token \"\(token.name)\" was revoked by a coordinator; it may no longer push, pull or receive keys")
         }

@@ -9,7 +9,7 @@ import SyncCore
 /// position and owning token per site, quarantined changes and the store's epochs. One SQLite
 /// file, `store.sqlite`, in the data directory, with `synchronous=FULL`: an accepted push is on
 /// disk before it is acknowledged.
-public final class SQLiteServerStore: ServerStore {
+public final class SQLiteServerStore: Sendable {
     public let replica: Replica
     public var site: SiteID { replica.info.site }
     let configuration: ServerConfiguration

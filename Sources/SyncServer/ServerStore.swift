@@ -49,7 +49,9 @@ public enum QuarantineSelection: Sendable, Equatable {
 }
 
 /// Where the server keeps what it accepted. The protocol code (routes, validation) talks only to
-/// this; the SQLite store implements it, and a PostgreSQL store can be added beside it.
+/// this; the SQLite store implements it, and a PostgreSQL store can be added beside it. Every
+/// call is `async`: a store that blocks (SQLite) runs its work on a thread pool, off the event
+/// loops; a networked one (PostgreSQL) awaits its connections.
 ///
 /// Implementations must make `push` atomic: the position check, the authorisation
 /// (`PushAuthorizer`, on facts read in the same transaction), every change, the quarantine and
@@ -60,28 +62,28 @@ public protocol ServerStore: Sendable {
     /// Applies a push if `SiteLineage.push` accepts its lineage (else 409 `site_forked`),
     /// `batch.from` is not after the position held for `batch.site` (else 409 `sequence_gap`) and `PushAuthorizer` allows it (else 403/400).
     /// Returns the applied / ignored counts, what was held, and the new position.
-    func push(_ batch: PushBatch, token: TokenInfo) throws -> PushResponse
+    func push(_ batch: PushBatch, token: TokenInfo) async throws -> PushResponse
     /// Changes after `cursor` (nil: from the start), at most about `limit` log entries, for
     /// `token`'s regions; entries that `requester` itself pushed are left out. A cursor this store
     /// did not issue, or issued in a timeline it no longer has (restored from an older backup),
     /// throws `ServerError` 409 `cursor_reset`; a requester whose `lineage` claim
     /// `SiteLineage.pullAllowed` refuses, 409 `site_forked`.
     func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
-              lineage: SiteLineage.Claim) throws -> PullPage
+              lineage: SiteLineage.Claim) async throws -> PullPage
     /// Applies the quarantined changes that are no longer ahead of `now` (physical ms); returns how many.
-    func releaseDue(now: Int64) throws -> Int
+    func releaseDue(now: Int64) async throws -> Int
     /// The quarantined changes pushed under `site` by `token` (what a device is told is held).
-    func held(site: SiteID, token: TokenInfo) throws -> [QuarantineNote]
+    func held(site: SiteID, token: TokenInfo) async throws -> [QuarantineNote]
     /// The token with this hash, if it exists and is not revoked.
-    func token(hash: [UInt8]) throws -> TokenInfo?
-    func createToken(name: String, hash: [UInt8], regions: [String], coordinator: Bool) throws -> TokenInfo
-    func tokens() throws -> [TokenInfo]
-    func revokeToken(name: String) throws
-    func quarantine() throws -> [QuarantineEntry]
+    func token(hash: [UInt8]) async throws -> TokenInfo?
+    func createToken(name: String, hash: [UInt8], regions: [String], coordinator: Bool) async throws -> TokenInfo
+    func tokens() async throws -> [TokenInfo]
+    func revokeToken(name: String) async throws
+    func quarantine() async throws -> [QuarantineEntry]
     /// Applies quarantined changes now, however far ahead their clocks; returns how many.
-    func releaseQuarantine(_ which: QuarantineSelection) throws -> Int
+    func releaseQuarantine(_ which: QuarantineSelection) async throws -> Int
     /// Deletes quarantined changes without applying them; returns how many.
-    func dropQuarantine(_ which: QuarantineSelection) throws -> Int
+    func dropQuarantine(_ which: QuarantineSelection) async throws -> Int
 
     // Devices and keys (docs/PROTOCOL.md, "Keys"): the store keeps public keys, wrapped keys and
     // epochs, never a key that opens anything.
@@ -89,13 +91,13 @@ public protocol ServerStore: Sendable {
     /// Registers the token's device keys: a new device is pending. One device per token: other
     /// keys under a token that has a device are refused (409 `token_in_use`), a revoked device
     /// too (403 `device_revoked`); the same keys again change nothing.
-    func registerDevice(token: TokenInfo, _ registration: DeviceRegistration) throws -> DeviceInfo
-    func devices() throws -> [DeviceInfo]
-    func device(_ name: String) throws -> DeviceInfo?
+    func registerDevice(token: TokenInfo, _ registration: DeviceRegistration) async throws -> DeviceInfo
+    func devices() async throws -> [DeviceInfo]
+    func device(_ name: String) async throws -> DeviceInfo?
     /// Stores what `KeyAuthorizer` allows of a coordinator's upload, in one transaction; returns how many keys.
-    func uploadKeys(_ upload: KeyUploadRequest, token: TokenInfo) throws -> Int
+    func uploadKeys(_ upload: KeyUploadRequest, token: TokenInfo) async throws -> Int
     /// The keys wrapped for the token's device (none until it is approved) and the current epoch of each of its regions.
-    func keys(for token: TokenInfo) throws -> KeysResponse
+    func keys(for token: TokenInfo) async throws -> KeysResponse
     /// Marks a device revoked and forgets the keys wrapped for it.
-    func revokeDevice(_ name: String, token: TokenInfo) throws
+    func revokeDevice(_ name: String, token: TokenInfo) async throws
 }

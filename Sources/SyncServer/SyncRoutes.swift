@@ -43,15 +43,10 @@ public struct SyncRoutes: Sendable {
         return router
     }
 
-    /// Runs blocking store work off the event loops.
-    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
-    }
-
     func authenticate(_ request: Request) async throws -> TokenInfo {
         guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") else { throw ServerError.unauthorized }
         let hash = [UInt8](Tokens.hash(String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)))
-        guard let token = try await blocking({ try store.token(hash: hash) }) else { throw ServerError.unauthorized }
+        guard let token = try await store.token(hash: hash) else { throw ServerError.unauthorized }
         return token
     }
 
@@ -104,10 +99,8 @@ public struct SyncRoutes: Sendable {
         let store = self.store
         let now = configuration.clock()
         let logger = context.logger
-        let result = try await blocking {
-            Self.releaseDue(store, now: now, logger: logger)
-            return try store.push(batch, token: token)
-        }
+        await Self.releaseDue(store, now: now, logger: logger)
+        let result = try await store.push(batch, token: token)
         context.logger.info("push", metadata: [
             "token": .string(token.name), "site": .string(body.site.description), "from": .stringConvertible(body.from),
             "to": .stringConvertible(body.to), "applied": .stringConvertible(result.applied),
@@ -131,9 +124,9 @@ public struct SyncRoutes: Sendable {
 
     /// Applies the held changes that are due. A failure here is logged, never the request's
     /// failure: the held changes stay held, and pushes and pulls go on.
-    static func releaseDue(_ store: any ServerStore, now: Int64, logger: Logger) {
+    static func releaseDue(_ store: any ServerStore, now: Int64, logger: Logger) async {
         do {
-            let n = try store.releaseDue(now: now)
+            let n = try await store.releaseDue(now: now)
             if n > 0 { logger.info("released held changes", metadata: ["count": .stringConvertible(n)]) }
         } catch {
             logger.error("releasing held changes failed; they stay held", metadata: ["error": .string("\(error)")])
@@ -147,7 +140,7 @@ public struct SyncRoutes: Sendable {
             throw ServerError.badRequest("invalid_site", "give site=SITE_ID (a UUID)")
         }
         let store = self.store
-        let notes = try await blocking { try store.held(site: site, token: token) }
+        let notes = try await store.held(site: site, token: token)
         return try HTTPBody.json(HeldResponse(held: notes), for: request)
     }
 
@@ -181,10 +174,8 @@ public struct SyncRoutes: Sendable {
         let store = self.store
         let (after, pageLimit, site, now) = (cursor, limit, requester, configuration.clock())
         let logger = context.logger
-        let page = try await blocking {
-            Self.releaseDue(store, now: now, logger: logger)
-            return try store.pull(after: after, limit: pageLimit, token: token, requester: site, lineage: claim)
-        }
+        await Self.releaseDue(store, now: now, logger: logger)
+        let page = try await store.pull(after: after, limit: pageLimit, token: token, requester: site, lineage: claim)
         context.logger.info("pull", metadata: [
             "token": .string(token.name), "cursor": .string(cursor?.text ?? ""), "next": .string(page.cursor.text),
             "changes": .stringConvertible(page.changes.changeCount), "more": .stringConvertible(page.more),
