@@ -83,6 +83,8 @@ struct Serve: AsyncParsableCommand {
     var tlsCert: String?
     @Option(help: ArgumentHelp("The certificate's private key, PEM (env FIELDBOOK_TLS_KEY).", valueName: "file"))
     var tlsKey: String?
+    @Option(help: ArgumentHelp("A file holding a secret of 16 characters or more (e.g. `openssl rand -hex 32`): GET /metrics then serves the Prometheus text format to its bearer (env FIELDBOOK_METRICS_TOKEN_FILE; default: no metrics).", valueName: "file"))
+    var metricsTokenFile: String?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -91,7 +93,15 @@ struct Serve: AsyncParsableCommand {
         let level = (logLevel ?? env["FIELDBOOK_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
         var logger = Logger(label: "fieldbook-server")
         logger.logLevel = level
-        let config = try data.configuration()
+        var config = try data.configuration()
+        if let file = metricsTokenFile ?? env["FIELDBOOK_METRICS_TOKEN_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard let text = FileManager.default.contents(atPath: file).map({ String(decoding: $0, as: UTF8.self) })?
+                .trimmingCharacters(in: .whitespacesAndNewlines), text.count >= 16, !text.contains(where: \.isWhitespace) else {
+                FileHandle.standardError.write(Data("fieldbook-server: error: --metrics-token-file \(file): give a readable file holding one secret of 16 characters or more\n".utf8))
+                throw ExitCode(64)
+            }
+            config.metricsTokenHash = [UInt8](Tokens.hash(text))
+        }
         if encrypted {
             guard config.passphrase != nil else {
                 FileHandle.standardError.write(Data("fieldbook-server: error: --encrypted needs the store's passphrase (FIELDBOOK_SERVER_PASSPHRASE, FIELDBOOK_SERVER_PASSPHRASE_FILE or --passphrase-file)\n".utf8))

@@ -18,6 +18,8 @@ public enum SyncProtocol {
     public static let pushPath = "/v1/push"
     public static let pullPath = "/v1/pull"
     public static let healthPath = "/v1/health"
+    /// `GET`: the server's metrics in the Prometheus text format (with the metrics token only).
+    public static let metricsPath = "/metrics"
     public static let heldPath = "/v1/held"
     public static let scopePath = "/v1/scope"
     public static let openAPIPath = "/openapi.json"

@@ -1,4 +1,5 @@
 import FieldbookModel
+import GRDB
 import NIOPosix
 
 /// The SQLite store as a `ServerStore`: each call runs its (blocking) work on NIO's thread pool,
@@ -6,6 +7,10 @@ import NIOPosix
 extension SQLiteServerStore: ServerStore {
     func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    public func ping() async throws {
+        try await offload { _ = try self.replica.read { db in try Int.fetchOne(db, sql: "SELECT 1") } }
     }
 
     public func push(_ batch: PushBatch, token: TokenInfo) async throws -> PushResponse {

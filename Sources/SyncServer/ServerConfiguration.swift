@@ -23,6 +23,10 @@ public struct ServerConfiguration: Sendable {
     public var passphrase: String? = nil
     /// scrypt cost of a new encrypted store's key slot. Default: `KeySlots.Cost.standard`.
     public var keyCost: KeySlots.Cost = .standard
+    /// SHA-256 of the bearer token that `GET /metrics` asks for. Default: nil — no metrics are
+    /// served (404): how many pushes and pulls a server sees, and when, tells an observer when
+    /// monitors are active.
+    public var metricsTokenHash: [UInt8]? = nil
 
     public init(
         dataDirectory: String = "./fieldbook-data",

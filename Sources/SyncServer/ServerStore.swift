@@ -59,6 +59,8 @@ public enum QuarantineSelection: Sendable, Equatable {
 public protocol ServerStore: Sendable {
     /// The server's own site id.
     var site: SiteID { get }
+    /// Answers when the store can be read (`GET /v1/health`); throws when it cannot.
+    func ping() async throws
     /// Applies a push if `SiteLineage.push` accepts its lineage (else 409 `site_forked`),
     /// `batch.from` is not after the position held for `batch.site` (else 409 `sequence_gap`) and `PushAuthorizer` allows it (else 403/400).
     /// Returns the applied / ignored counts, what was held, and the new position.

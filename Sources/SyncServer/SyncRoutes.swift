@@ -10,10 +10,12 @@ import NIOPosix
 public struct SyncRoutes: Sendable {
     public let store: any ServerStore
     public let configuration: ServerConfiguration
+    public let metrics: ServerMetrics
 
-    public init(store: any ServerStore, configuration: ServerConfiguration) {
+    public init(store: any ServerStore, configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics()) {
         self.store = store
         self.configuration = configuration
+        self.metrics = metrics
     }
 
     static let protocolHeader = HTTPField.Name(SyncProtocol.protocolHeader)!
@@ -22,11 +24,17 @@ public struct SyncRoutes: Sendable {
     /// The router with every route and the JSON error middleware.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: JSONErrorMiddleware())
         router.get(RouterPath(SyncProtocol.healthPath)) { request, _ in
-            try HTTPBody.json(HealthResponse(status: "ok", protocol: SyncProtocol.version, schema: SyncProtocol.schemaVersion, site: store.site),
-                              for: request)
+            // Healthy means the store answers, not merely that the process runs.
+            do { try await store.ping() } catch {
+                throw ServerError(.serviceUnavailable, "store_unavailable", "the store does not answer: \(error)")
+            }
+            return try HTTPBody.json(HealthResponse(status: "ok", protocol: SyncProtocol.version, schema: SyncProtocol.schemaVersion, site: store.site),
+                                     for: request)
         }
+        router.get(RouterPath(SyncProtocol.metricsPath)) { request, _ in try scrape(request) }
         router.get(RouterPath(SyncProtocol.openAPIPath)) { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
@@ -53,6 +61,20 @@ public struct SyncRoutes: Sendable {
     /// Checks the protocol and schema headers; returns the client's schema version (this
     /// server serves versions `FieldbookSchema.oldestServedVersion` up to its own).
     @discardableResult
+    /// `GET /metrics`: the Prometheus text format, for the bearer of the metrics token
+    /// (`ServerConfiguration.metricsTokenHash`); 404 when no metrics token is set.
+    func scrape(_ request: Request) throws -> Response {
+        guard let expected = configuration.metricsTokenHash else {
+            throw ServerError(.notFound, "not_found", "this server serves no metrics (start it with --metrics-token-file)")
+        }
+        guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
+              Tokens.constantTimeEqual([UInt8](Tokens.hash(String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces))), expected)
+        else { throw ServerError.unauthorized }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+    }
+
     func checkVersions(_ request: Request) throws -> Int {
         guard let p = request.headers[Self.protocolHeader], let s = request.headers[Self.schemaHeader] else {
             throw ServerError.badRequest("missing_version",
@@ -101,6 +123,8 @@ public struct SyncRoutes: Sendable {
         let logger = context.logger
         await Self.releaseDue(store, now: now, logger: logger)
         let result = try await store.push(batch, token: token)
+        metrics.pushed.increment(by: Int64(result.applied + result.ignored))
+        metrics.held.increment(by: Int64(result.quarantined.count))
         context.logger.info("push", metadata: [
             "token": .string(token.name), "site": .string(body.site.description), "from": .stringConvertible(body.from),
             "to": .stringConvertible(body.to), "applied": .stringConvertible(result.applied),
@@ -183,6 +207,7 @@ public struct SyncRoutes: Sendable {
         // A client of an earlier schema gets what it knows; it pulls again from the start once it is updated.
         let changes = schema < SyncProtocol.schemaVersion
             ? page.changes.restricted(toVersion: schema, of: FieldbookSchema.sealedTables) : page.changes
+        metrics.pulled.increment(by: Int64(changes.changeCount))
         let response = PullResponse(changes: WireChangeset(changes), cursor: page.cursor.text, more: page.more)
         if HTTPBody.accepts(request, SyncProtocol.binaryMediaType) {
             return try HTTPBody.bytes(response.binary(), contentType: SyncProtocol.binaryMediaType, for: request)

@@ -40,6 +40,14 @@ public enum Tokens {
         Data(SHA256.hash(data: Data(token.utf8)))
     }
 
+    /// Whether two hashes are equal, in time that does not depend on where they differ.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in a.indices { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+
     /// Checks a token's name and regions before it is created.
     public static func validate(name: String, regions: [String], coordinator: Bool) throws -> [String] {
         guard !name.isEmpty, name.count <= 100, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else {
