@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         // The server's /metrics in the Prometheus text format (counters, histograms, rendering).
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The PostgreSQL store for several servers on one database (PostgresClient: a pool run as a service).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Shared model: records, vocabularies, fuzzy dates, validation, wire messages. Foundation only.
@@ -98,6 +100,17 @@ let package = Package(
             path: "Sources/SyncServer",
             resources: [.copy("openapi.json")]
         ),
+        // The server's PostgreSQL store (ServerStore over PostgresNIO), for scale-out.
+        .target(
+            name: "PostgresStore",
+            dependencies: [
+                "FieldbookModel", "SyncCore", "SyncServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Sources/PostgresStore"
+        ),
         // The sync client: HTTP transport (AsyncHTTPClient) and the engine that runs a sync.
         .target(
             name: "SyncClient",
@@ -125,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-server",
             dependencies: [
-                "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS", "SealedSync",
+                "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS", "SealedSync", "PostgresStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOSSL
+import PostgresStore
 import ReplicaStore
 import SyncServer
 
@@ -14,7 +15,7 @@ struct FieldbookServer: AsyncParsableCommand {
         commandName: "fieldbook-server",
         abstract: "The Fieldbook sync server.",
         version: "0.1.0",
-        subcommands: [Serve.self, TokenCommand.self, QuarantineCommand.self, TLSCommand.self, BundleCommand.self],
+        subcommands: [Serve.self, MigrateCommand.self, TokenCommand.self, QuarantineCommand.self, TLSCommand.self, BundleCommand.self],
         defaultSubcommand: nil
     )
 }
@@ -27,7 +28,26 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the passphrase of an encrypted store (env FIELDBOOK_SERVER_PASSPHRASE_FILE, or FIELDBOOK_SERVER_PASSPHRASE).", valueName: "file"))
     var passphraseFile: String?
 
+    @Option(help: ArgumentHelp("A PostgreSQL database to keep the store in instead of the data directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (env FIELDBOOK_DATABASE_URL). Several servers may serve one database.", valueName: "url"))
+    var database: String?
+
     var directory: String { data ?? ProcessInfo.processInfo.environment["FIELDBOOK_DATA"] ?? "./fieldbook-data" }
+
+    /// The PostgreSQL database, when one is named (`--database` or `FIELDBOOK_DATABASE_URL`).
+    func postgres() throws -> PostgresDatabase? {
+        guard let url = database ?? ProcessInfo.processInfo.environment["FIELDBOOK_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        return try PostgresDatabase(url: url)
+    }
+
+    /// Runs `body` on the store: the PostgreSQL one when a database is named, else the embedded one.
+    func withStore<T: Sendable>(_ body: @escaping @Sendable (any ServerStore) async throws -> T) async throws -> T {
+        if let db = try postgres() {
+            var logger = Logger(label: "fieldbook-server")
+            logger.logLevel = .warning
+            return try await db.withStore(configuration: try configuration(), logger: logger) { try await body($0) }
+        }
+        return try await body(try store())
+    }
 
     /// The store's passphrase, if one is given: a new store is then created encrypted.
     func passphrase() throws -> String? {
@@ -64,10 +84,16 @@ struct DataOptions: ParsableArguments {
 
 /// Prints a server error the way the CLI prints errors, with exit code 1 (usage: 64).
 func runReporting(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ServerError {
-        FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
-        throw ExitCode(e.status.code == 400 ? 65 : e.status.code == 403 ? 77 : 1)
-    }
+    do { try body() } catch let e as ServerError { throw report(e) }
+}
+
+func runReporting(_ body: () async throws -> Void) async throws {
+    do { try await body() } catch let e as ServerError { throw report(e) }
+}
+
+func report(_ e: ServerError) -> ExitCode {
+    FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+    return ExitCode(e.status.code == 400 ? 65 : e.status.code == 403 ? 77 : e.status.code == 503 ? 69 : 1)
 }
 
 struct Serve: AsyncParsableCommand {
@@ -129,6 +155,35 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("fieldbook-server: error: give both --tls-cert and --tls-key\n".utf8))
             throw ExitCode(64)
         }
+        let https = tls != nil
+        let announce: @Sendable (Int) async -> Void = { bound in
+            print("fieldbook-server listening on \(host):\(bound)\(https ? " (HTTPS)" : "")")
+            fflush(nil)
+        }
+        if let db = try Self.database(data) {
+            if encrypted {
+                FileHandle.standardError.write(Data("fieldbook-server: error: --encrypted is for the embedded store; encrypt a PostgreSQL database's disk, and mind that its cells are sealed already\n".utf8))
+                throw ExitCode(64)
+            }
+            let client = db.makeClient(logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                await PostgresDatabase.started()
+                let store: PostgresServerStore
+                do { store = try await PostgresServerStore.open(client: client, configuration: config, logger: logger) } catch {
+                    FileHandle.standardError.write(Data("fieldbook-server: error: cannot open the store in \(db.display): \(error)\n".utf8))
+                    throw ExitCode(69)
+                }
+                try await store.beginEpoch()
+                logger.info("store open", metadata: ["database": .string(db.display), "site": .string(store.site.description)])
+                let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls,
+                                                     onListening: announce)
+                try await app.runService()
+            }
+            logger.info("stopped")
+            return
+        }
         let store: SQLiteServerStore
         do { store = try data.store() } catch let e as ServerError {
             FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
@@ -136,44 +191,72 @@ struct Serve: AsyncParsableCommand {
         }
         try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
         logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
-        let https = tls != nil
-        let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls) { bound in
-            print("fieldbook-server listening on \(host):\(bound)\(https ? " (HTTPS)" : "")")
-            fflush(nil)
-        }
+        let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls,
+                                             onListening: announce)
         try await app.runService()
         logger.info("stopped")
     }
+
+    static func database(_ data: DataOptions) throws -> PostgresDatabase? {
+        do { return try data.postgres() } catch let e as ServerError {
+            FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+            throw ExitCode(64)
+        }
+    }
 }
 
-struct TokenCommand: ParsableCommand {
+/// `fieldbook-server migrate --database URL`: creates or upgrades a PostgreSQL store's tables.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate", abstract: "Create or upgrade the tables of a PostgreSQL store (serve does it too; safe to run from several servers at once).")
+    @OptionGroup var data: DataOptions
+
+    func run() async throws {
+        guard let db = try Serve.database(data) else {
+            FileHandle.standardError.write(Data("fieldbook-server: error: migrate needs --database postgres://… (or FIELDBOOK_DATABASE_URL); the embedded store migrates itself when opened\n".utf8))
+            throw ExitCode(64)
+        }
+        var logger = Logger(label: "fieldbook-server")
+        logger.logLevel = .warning
+        do {
+            let applied = try await db.migrate(logger: logger)
+            print(applied.isEmpty ? "\(db.display): up to date" : "\(db.display): applied \(applied.joined(separator: ", "))")
+        } catch {
+            FileHandle.standardError.write(Data("fieldbook-server: error: cannot migrate \(db.display): \(error)\n".utf8))
+            throw ExitCode(69)
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage device tokens.",
                                                     subcommands: [Create.self, List.self, Revoke.self])
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once, only its hash is stored.")
         @OptionGroup var data: DataOptions
         @Option(help: "A name for the token (the device or person).") var name: String
         @Option(help: "Regions it may push and pull, comma-separated; * (all) for coordinators.") var regions: String
         @Flag(help: "A coordinator token (may name * for all regions).") var coordinator = false
 
-        func run() throws {
-            try runReporting {
+        func run() async throws {
+            try await runReporting {
                 let regions = try Tokens.validate(name: name, regions: [self.regions], coordinator: coordinator)
                 let token = Tokens.generate()
-                _ = try data.store().createToken(name: name, hash: [UInt8](Tokens.hash(token)), regions: regions, coordinator: coordinator)
+                let (name, coordinator) = (self.name, self.coordinator)
+                _ = try await data.withStore { try await $0.createToken(name: name, hash: [UInt8](Tokens.hash(token)), regions: regions, coordinator: coordinator) }
                 print(token)
             }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (names, regions, state; never the tokens).")
         @OptionGroup var data: DataOptions
 
-        func run() throws {
-            try runReporting {
-                for t in try data.store().tokens() {
+        func run() async throws {
+            try await runReporting {
+                for t in try await data.withStore({ try await $0.tokens() }) {
                     let state = t.revokedAt.map { "revoked \($0)" } ?? "active"
                     print("\(t.name)\t\(t.regions.joined(separator: ","))\t\(t.coordinator ? "coordinator" : "monitor")\t\(state)\tcreated \(t.createdAt)")
                 }
@@ -181,21 +264,22 @@ struct TokenCommand: ParsableCommand {
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token by name; it stops working at once.")
         @OptionGroup var data: DataOptions
         @Argument var name: String
 
-        func run() throws {
-            try runReporting {
-                try data.store().revokeToken(name: name)
+        func run() async throws {
+            try await runReporting {
+                let name = self.name
+                try await data.withStore { try await $0.revokeToken(name: name) }
                 print("revoked \(name)")
             }
         }
     }
 }
 
-struct QuarantineCommand: ParsableCommand {
+struct QuarantineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine",
         abstract: "Changes kept aside (clock too far ahead, or waiting behind such a change). They are applied by themselves once no longer ahead.",
@@ -213,13 +297,13 @@ struct QuarantineCommand: ParsableCommand {
         var selection: QuarantineSelection { id.map { .one($0) } ?? .all }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List quarantined changes: id, received, token, site, record, reason.")
         @OptionGroup var data: DataOptions
 
-        func run() throws {
-            try runReporting {
-                let q = try data.store().quarantine()
+        func run() async throws {
+            try await runReporting {
+                let q = try await data.withStore { try await $0.quarantine() }
                 if q.isEmpty { print("no quarantined changes") }
                 for e in q {
                     print("\(e.id)\t\(e.receivedAt)\t\(e.token)\t\(e.site)\t\(e.table) \(e.row)\t\(e.reason)\(e.error.map { " — not applied: \($0)" } ?? "")")
@@ -228,24 +312,26 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Release: ParsableCommand {
+    struct Release: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply quarantined changes now, however far ahead their clocks (authorised as when they were pushed).")
         @OptionGroup var data: DataOptions
         @OptionGroup var which: Selection
 
-        func run() throws {
-            try runReporting { print("released \(try data.store().releaseQuarantine(which.selection))") }
+        func run() async throws {
+            let selection = which.selection
+            try await runReporting { print("released \(try await data.withStore { try await $0.releaseQuarantine(selection) })") }
         }
     }
 
-    struct Drop: ParsableCommand {
+    struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete quarantined changes without applying them.")
         @OptionGroup var data: DataOptions
         @OptionGroup var which: Selection
 
-        func run() throws {
-            try runReporting { print("dropped \(try data.store().dropQuarantine(which.selection))") }
+        func run() async throws {
+            let selection = which.selection
+            try await runReporting { print("dropped \(try await data.withStore { try await $0.dropQuarantine(selection) })") }
         }
     }
 }

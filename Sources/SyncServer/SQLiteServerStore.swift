@@ -169,7 +169,7 @@ public final class SQLiteServerStore: Sendable {
     static func check(_ cursor: StoreCursor, store: SiteID, db: Database) throws {
         let reset = ServerError(.conflict, "cursor_reset",
             "the cursor was issued by another store, or by this one before it was restored from an older backup; pull again without a cursor")
-        guard cursor.store == store,
+        guard cursor.store == store, cursor.xid == nil,
               let n = try Int64.fetchOne(db, sql: "SELECT n FROM _srv_epoch WHERE epoch = ?", arguments: [Int64(bitPattern: cursor.epoch)])
         else { throw reset }
         let end = try Int64.fetchOne(db, sql: "SELECT start FROM _srv_epoch WHERE n > ? ORDER BY n LIMIT 1", arguments: [n])

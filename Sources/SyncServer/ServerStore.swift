@@ -27,6 +27,12 @@ public struct PullPage: Sendable {
     public var changes: Changeset
     public var cursor: StoreCursor
     public var more: Bool
+
+    public init(changes: Changeset, cursor: StoreCursor, more: Bool) {
+        self.changes = changes
+        self.cursor = cursor
+        self.more = more
+    }
 }
 
 /// A quarantined change as listed by `fieldbook-server quarantine list`.
@@ -40,6 +46,11 @@ public struct QuarantineEntry: Sendable, Codable {
     public var reason: String
     /// Why an attempt to release it failed, if one did.
     public var error: String?
+
+    public init(id: Int64, receivedAt: String, site: String, token: String, table: String, row: String, reason: String, error: String?) {
+        (self.id, self.receivedAt, self.site, self.token, self.table, self.row, self.reason, self.error) =
+            (id, receivedAt, site, token, table, row, reason, error)
+    }
 }
 
 /// Which quarantined changes an operator command means.

@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import SyncServer
+
+/// A PostgreSQL database named by a URL, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, with
+/// optional query settings:
+/// - `sslmode=disable|prefer|require` (default: `disable` on loopback, `require` elsewhere — the
+///   store holds sealed cells, but tokens' hashes and metadata travel too);
+/// - `statement_timeout` (default `30s`): no statement runs longer;
+/// - `idle_in_transaction_session_timeout` (default `60s`): a transaction left open by a stuck
+///   process is ended, so its row locks do not stop other servers;
+/// - `max_connections` (default 20): the pool's size per server process.
+public struct PostgresDatabase: Sendable {
+    public var configuration: PostgresClient.Configuration
+    /// The URL without its password, for logs.
+    public var display: String
+
+    public init(url text: String) throws {
+        guard let u = URLComponents(string: text), ["postgres", "postgresql"].contains(u.scheme ?? ""), let host = u.host, !host.isEmpty,
+              let user = u.user, !user.isEmpty else {
+            throw ServerError.badRequest("invalid", "--database: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        }
+        let database = String(u.path.drop { $0 == "/" })
+        var query: [String: String] = [:]
+        for item in u.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        let known: Set<String> = ["sslmode", "statement_timeout", "idle_in_transaction_session_timeout", "max_connections"]
+        if let unknown = query.keys.first(where: { !known.contains($0) }) {
+            throw ServerError.badRequest("invalid", "--database: unknown setting \"\(unknown)\"; known: \(known.sorted().joined(separator: ", "))")
+        }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
+        let tls: PostgresClient.Configuration.TLS
+        switch query["sslmode"] ?? (loopback ? "disable" : "require") {
+        case "disable": tls = .disable
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        case "require": tls = .require(.makeClientConfiguration())
+        case let other: throw ServerError.badRequest("invalid", "--database: sslmode \"\(other)\" is not disable, prefer or require")
+        }
+        var c = PostgresClient.Configuration(host: host, port: u.port ?? 5432, username: user, password: u.password,
+                                             database: database.isEmpty ? nil : database, tls: tls)
+        for (name, fallback) in [("statement_timeout", "30s"), ("idle_in_transaction_session_timeout", "60s")] {
+            let v = query[name] ?? fallback
+            guard v.range(of: #"^[0-9]{1,9}(ms|s|min)?$"#, options: .regularExpression) != nil else {
+                throw ServerError.badRequest("invalid", "--database: \(name) \"\(v)\" is not a duration such as 30s or 500ms")
+            }
+            c.options.additionalStartupParameters.append((name, v))
+        }
+        if let m = query["max_connections"] {
+            guard let n = Int(m), (1...500).contains(n) else { throw ServerError.badRequest("invalid", "--database: max_connections must be 1 to 500") }
+            c.options.maximumConnections = n
+        }
+        configuration = c
+        var shown = u
+        shown.password = u.password == nil ? nil : "***"
+        display = shown.string ?? "postgres://\(host)"
+    }
+
+    /// Runs `body` with a store on this database, the client's pool running beside it.
+    public func withStore<T: Sendable>(configuration serverConfiguration: ServerConfiguration = ServerConfiguration(), logger: Logger,
+                                       _ body: @escaping @Sendable (PostgresServerStore) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            await PostgresDatabase.started()
+            let store = try await PostgresServerStore.open(client: client, configuration: serverConfiguration, logger: logger)
+            return try await body(store)
+        }
+    }
+
+    /// Creates or upgrades the tables; returns the migrations applied.
+    public func migrate(logger: Logger) async throws -> [String] {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: [String]?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            await PostgresDatabase.started()
+            return try await PostgresServerStore.migrate(client: client, logger: logger)
+        }
+    }
+
+    /// Lets a client's `run()`, just added to a task group, begin before the first lease (a lease
+    /// made earlier waits, and PostgresNIO logs a warning about it).
+    public static func started() async {
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+
+    public func makeClient(logger: Logger) -> PostgresClient { PostgresClient(configuration: configuration, backgroundLogger: logger) }
+}

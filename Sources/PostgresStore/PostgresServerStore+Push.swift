@@ -1,0 +1,194 @@
+import FieldbookModel
+import Foundation
+import PostgresNIO
+import SyncCore
+import SyncServer
+
+extension PostgresServerStore {
+    public func push(_ batch: PushBatch, token: TokenInfo) async throws -> PushResponse {
+        try await transaction { conn in
+            let site = batch.site.description
+            // One push per site at a time: its row is locked for the whole transaction.
+            try await conn.query("INSERT INTO srv_site (site, position) VALUES (\(site), 0) ON CONFLICT (site) DO NOTHING", logger: self.logger)
+            var held: Int64 = 0
+            var owner: String? = nil
+            var stored: SiteLineage? = nil
+            let rows = try await conn.query("SELECT position, token, lineage, lineage_prev FROM srv_site WHERE site = \(site) FOR UPDATE",
+                                            logger: self.logger)
+            for try await (p, t, l, lp) in rows.decode((Int64, String?, String?, String?).self) {
+                (held, owner, stored) = (p, t, SiteLineage(last: l, previous: lp))
+            }
+            let lineage = SiteLineage.push(stored: stored, claim: batch.lineage)
+            if lineage == .forked { throw Self.forked(batch.site) }
+            if batch.from > held {
+                throw ServerError(.conflict, "sequence_gap",
+                    "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
+            }
+            let facts = try await self.facts(for: [batch.changes] + batch.quarantined.map(\.row), siteOwner: owner, conn)
+            let plan = try PushAuthorizer.authorize(batch, token: token, facts: facts, serverSite: self.site)
+            let origin = try await self.siteIndex(batch.site, name: nil, conn)
+            let report = try await self.apply(plan.apply, origin: origin, conn)
+            try await self.hold(plan.hold, site: batch.site, token: token, conn)
+            let position = max(held, batch.to)
+            try await conn.query("UPDATE srv_site SET position = \(position), token = coalesce(token, \(token.name)) WHERE site = \(site)",
+                                 logger: self.logger)
+            if case let .accept(l) = lineage {
+                try await conn.query("UPDATE srv_site SET lineage = \(l.last), lineage_prev = \(l.previous) WHERE site = \(site)", logger: self.logger)
+            }
+            return PushResponse(applied: report.applied, ignored: report.ignored + plan.dropped,
+                                quarantined: plan.hold.map(\.note), position: position)
+        }
+    }
+
+    static func forked(_ site: SiteID) -> ServerError {
+        ServerError(.conflict, "site_forked",
+            "site \(site) is used by more than one replica (one restored from an older backup, or copied to another device): this replica does not have every push this server accepted under it. Take a new site id, then push and pull everything again (fieldbook sync does this by itself)")
+    }
+
+    /// The index of `site` in `fb_site` (added when new), its device name set when one is given.
+    func siteIndex(_ site: SiteID, name: String?, _ conn: PostgresConnection) async throws -> Int32 {
+        let uuid = site.description
+        let rows = try await conn.query("""
+            INSERT INTO fb_site (site, name) VALUES (\(uuid)::uuid, \(name))
+            ON CONFLICT (site) DO UPDATE SET name = coalesce(excluded.name, fb_site.name) RETURNING idx
+            """, logger: logger)
+        for try await idx in rows.decode(Int32.self) { return idx }
+        throw ServerError(.internalServerError, "store_failed", "no index for site \(site)")
+    }
+
+    /// What authorising `changesets` needs, read in the push's transaction: the server's record of
+    /// every row they name and of the parents their new child rows name, the quarantined rows, the epochs.
+    func facts(for changesets: [Changeset], siteOwner: String?, _ conn: PostgresConnection) async throws -> PushFacts {
+        var facts = PushFacts(siteOwner: siteOwner)
+        var named: [RowKey] = []
+        for cs in changesets { for t in cs.tables { for r in t.rows { named.append(RowKey(t.table, r.id)) } } }
+        for (k, row) in try await heldRows(named, conn) { facts.held[k] = row }
+        var parents: [RowKey] = []
+        for cs in changesets {
+            for t in cs.tables {
+                guard let schema = try? FieldbookSchema.sealedTable(named: t.table), let p = schema.parent,
+                      let pf = t.fields.firstIndex(of: p.column) else { continue }
+                for rc in t.rows where facts.held[RowKey(t.table, rc.id)] == nil {
+                    if let pid = rc.fields.first(where: { $0.field == pf })?.value.text { parents.append(RowKey(p.table, pid)) }
+                }
+            }
+        }
+        for (k, row) in try await heldRows(parents, conn) { facts.held[k] = row }
+        for try await (t, id) in try await conn.query("SELECT tbl, row_id FROM srv_quarantine", logger: logger).decode((String, String).self) {
+            facts.quarantined.insert(RowKey(t, id))
+        }
+        facts.epochs = try await Self.epochs(conn, logger: logger)
+        return facts
+    }
+
+    func heldRows(_ keys: [RowKey], _ conn: PostgresConnection) async throws -> [RowKey: HeldRow] {
+        guard !keys.isEmpty else { return [:] }
+        let (tables, ids) = (keys.map(\.table), keys.map(\.id))
+        var out: [RowKey: HeldRow] = [:]
+        let rows = try await conn.query("""
+            SELECT r.tbl, r.id, r.region, r.parent FROM fb_row r JOIN unnest(\(tables)::text[], \(ids)::text[]) AS k(tbl, id)
+            ON r.tbl = k.tbl AND r.id = k.id
+            """, logger: logger)
+        for try await (t, id, region, parent) in rows.decode((String, String, String?, String?).self) {
+            out[RowKey(t, id)] = HeldRow(region: region, parent: parent)
+        }
+        return out
+    }
+
+    static func epochs(_ conn: PostgresConnection, logger: Logger) async throws -> [String: UInt32] {
+        var out: [String: UInt32] = [:]
+        for try await (r, e) in try await conn.query("SELECT region, epoch FROM srv_region_epoch", logger: logger).decode((String, Int64).self) {
+            out[r] = UInt32(clamping: e)
+        }
+        return out
+    }
+
+    // MARK: Apply
+
+    /// Applies an authorised changeset: every row it names is locked in one sorted order, merged
+    /// by `RowMerge` with what the store holds, written back, and logged for pulls.
+    func apply(_ cs: Changeset, origin: Int32, _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
+        var names: [SiteID: String] = [:]
+        for (i, s) in cs.sites.enumerated() { if let n = cs.name(ofSite: i) { names[s] = n } }
+        for (s, n) in names { _ = try await siteIndex(s, name: n, conn) }
+        var keys = Set<RowKey>()
+        for t in cs.tables { for r in t.rows { keys.insert(RowKey(t.table, r.id)) } }
+        let sorted = keys.sorted { ($0.table, $0.id) < ($1.table, $1.id) }
+        var state: [RowKey: StoredRow] = [:]
+        if !sorted.isEmpty {
+            let rows = try await conn.query("""
+                SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site::text, r.cells FROM fb_row r
+                JOIN unnest(\(sorted.map(\.table))::text[], \(sorted.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
+                ORDER BY r.tbl, r.id FOR UPDATE OF r
+                """, logger: logger)
+            for try await (t, id, region, parent, cl, hlc, site, cells) in rows.decode((String, String, String?, String?, Int64, Int64, String, Data).self) {
+                guard let s = SiteID(site) else { continue }
+                state[RowKey(t, id)] = StoredRow(table: t, id: id, region: region, parent: parent, cl: cl,
+                                                 existence: FieldVersion(hlc: HLC(rawValue: hlc), site: s),
+                                                 cells: try CellCoding.decode([StoredCell].self, cells))
+            }
+        }
+        var applied = 0, ignored = 0
+        for t in cs.tables {
+            let schema = try FieldbookSchema.sealedTable(named: t.table)
+            let columns = try t.fields.map { f throws(ModelError) in try schema.index(of: f) }
+            let regionColumn = schema.partition.flatMap { schema.hasColumn($0) ? try? schema.index(of: $0) : nil }
+            let parentColumn = schema.parent.flatMap { schema.hasColumn($0.column) ? try? schema.index(of: $0.column) : nil }
+            let immutable = schema.immutable.compactMap { try? schema.index(of: $0) }.sorted()
+            for rc in t.rows {
+                let key = RowKey(t.table, rc.id)
+                guard cs.sites.indices.contains(rc.site) else { throw ServerError.badRequest("malformed", "a row names site \(rc.site), which the changeset lacks") }
+                let incoming = RowMerge.Incoming(
+                    cl: rc.cl, existence: FieldVersion(hlc: HLC(rawValue: rc.hlc), site: cs.sites[rc.site]),
+                    fields: try rc.fields.map { f in
+                        guard columns.indices.contains(f.field), cs.sites.indices.contains(f.site) else {
+                            throw ServerError.badRequest("malformed", "a field change names a field or site the changeset lacks")
+                        }
+                        return RowMerge.Field(column: columns[f.field], value: f.value, version: FieldVersion(hlc: HLC(rawValue: f.hlc), site: cs.sites[f.site]))
+                    })
+                let held = state[key]
+                var fixed: [Int: Value] = [:]
+                if let c = regionColumn, let r = held?.region { fixed[c] = .text(r) }
+                if let c = parentColumn, let p = held?.parent { fixed[c] = .text(p) }
+                let local = held.map { h in
+                    RowMerge.Local(cl: h.cl, existence: h.existence,
+                                   versions: h.cl % 2 == 1 ? Dictionary(h.cells.map { ($0.c, $0.version) }, uniquingKeysWith: { a, _ in a }) : [:],
+                                   fixed: fixed)
+                }
+                let plan: RowMerge.Plan
+                do { plan = try RowMerge.plan(incoming, local: local, immutable: immutable) } catch {
+                    throw ServerError.badRequest("invalid", "\(t.table) \(rc.id): \(error) (what never changes — region, parent — cannot change)")
+                }
+                applied += plan.applied
+                ignored += plan.ignored
+                guard plan.storage != .nothing else { continue }
+                var cells = held?.cells ?? []
+                let taken = plan.taken.map { StoredCell(c: $0.column, v: $0.value, h: $0.version.hlc.rawValue, s: $0.version.site) }
+                switch plan.storage {
+                case .create: cells = taken
+                case .delete: cells = []
+                case .moveExistence, .update:
+                    for c in taken { cells.removeAll { $0.c == c.c }; cells.append(c) }
+                case .nothing: break
+                }
+                cells.sort { $0.c < $1.c }
+                let region = held?.region ?? regionColumn.flatMap { c in plan.taken.first { $0.column == c }?.value.text }
+                let parent = held?.parent ?? parentColumn.flatMap { c in plan.taken.first { $0.column == c }?.value.text }
+                let row = StoredRow(table: t.table, id: rc.id, region: region, parent: parent, cl: plan.cl, existence: plan.existence, cells: cells)
+                state[key] = row
+                let (cellData, change) = (try CellCoding.encode(cells),
+                                          try CellCoding.encode(LoggedChange(cl: plan.cl, h: plan.existence.hlc.rawValue, s: plan.existence.site, f: taken)))
+                let existenceSite = plan.existence.site.description
+                try await conn.query("""
+                    INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
+                    VALUES (\(t.table), \(rc.id), \(region), \(parent), \(plan.cl), \(plan.existence.hlc.rawValue), \(existenceSite)::uuid, \(cellData))
+                    ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells
+                    """, logger: logger)
+                try await conn.query("""
+                    INSERT INTO fb_log (tbl, id, region, origin, change) VALUES (\(t.table), \(rc.id), \(region), \(origin), \(change))
+                    """, logger: logger)
+            }
+        }
+        return (applied, ignored)
+    }
+}
