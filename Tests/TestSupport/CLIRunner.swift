@@ -46,29 +46,26 @@ public final class CLIRunner: @unchecked Sendable {
 
     /// Runs a product binary to completion.
     public static func exec(_ binary: URL, _ args: [String], env extra: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in extra { env[k] = v }
-        p.environment = env
-        // Output goes to files, read once the process has exited: reading a pipe while it runs
-        // can be interrupted by another test's child exiting (EINTR), which Foundation traps on.
+        // The child's output goes to files that a shell opens for it, read once it has exited: the
+        // test process holds no pipe (a read interrupted by another child's exit, EINTR, traps in
+        // Foundation) and no file handle of its own for it (handles closed by one test while
+        // another spawns crashed Process.run).
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-exec-\(UUID().uuidString)")
         let (outURL, errURL) = (base.appendingPathExtension("out"), base.appendingPathExtension("err"))
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
         }
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        p.standardOutput = out
-        p.standardError = err
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "exec \"$0\" \"$@\" >\"$FIELDBOOK_EXEC_OUT\" 2>\"$FIELDBOOK_EXEC_ERR\" </dev/null", binary.path] + args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in extra { env[k] = v }
+        env["FIELDBOOK_EXEC_OUT"] = outURL.path
+        env["FIELDBOOK_EXEC_ERR"] = errURL.path
+        p.environment = env
         try p.run()
         p.waitUntilExit()
-        try? out.close()
-        try? err.close()
         let o = (try? Data(contentsOf: outURL)) ?? Data()
         let e = (try? Data(contentsOf: errURL)) ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))

@@ -16,12 +16,23 @@ public final class ServerProcess: @unchecked Sendable {
     /// Extra arguments of `serve` (e.g. `--encrypted`).
     public var arguments: [String]
 
-    public init(data: String, port: Int = 0, environment: [String: String] = [:], arguments: [String] = []) throws {
+    /// The PostgreSQL database the server keeps its store in (`--database`), or nil for the
+    /// embedded store in `data` (which holds the server's log either way).
+    public let database: String?
+
+    public init(data: String, port: Int = 0, environment: [String: String] = [:], arguments: [String] = [], database: String? = nil) throws {
         self.data = data
         self.port = port
         self.environment = environment
-        self.arguments = arguments
+        self.database = database
+        self.arguments = arguments + (database.map { ["--database", $0] } ?? [])
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         try start()
+    }
+
+    /// A server on a new store of the given kind (a fresh database for PostgreSQL).
+    public convenience init(data: String, store: TestStore, environment: [String: String] = [:], arguments: [String] = []) throws {
+        try self.init(data: data, environment: environment, arguments: arguments, database: try store.newDatabase())
     }
 
     deinit { stop(signal: SIGKILL) }
@@ -77,7 +88,7 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// Creates a token with the real binary and returns it.
     public func token(_ name: String, regions: String, coordinator: Bool = false) throws -> String {
-        var args = ["token", "create", "--data", data, "--name", name, "--regions", regions]
+        var args = ["token", "create", "--data", data, "--name", name, "--regions", regions] + (database.map { ["--database", $0] } ?? [])
         if coordinator { args.append("--coordinator") }
         let r = try CLIRunner.exec(Self.binary, args, env: environment)
         guard r.status == 0 else { throw NSError(domain: "ServerProcess", code: 2, userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
