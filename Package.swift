@@ -170,7 +170,8 @@ let package = Package(
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "FieldbookModel", "ReplicaStore", "SealedSync", "fieldbook", "fieldbook-server", "FieldbookTestSupport",
+                "SyncServer", "FieldbookModel", "ReplicaStore", "SealedSync", "fieldbook", "fieldbook-server", "FieldbookTestSupport", "PostgresStore", "SyncCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CSV", package: "CSV.swift"),

@@ -124,6 +124,7 @@ struct PullBuilder {
     private var siteIndex: [SiteID: Int] = [:]
     private var tables: [TableChanges] = []
     private var tableIndex: [String: Int] = [:]
+    private var rowIndex: [RowKey: Int] = [:]
 
     mutating func site(_ s: SiteID) -> Int {
         if let i = siteIndex[s] { return i }
@@ -144,7 +145,28 @@ struct PullBuilder {
         let fields = change.f.filter { $0.c < schema.columns.count }.map { c in
             FieldChange(field: c.c, value: c.v, hlc: c.h, site: site(c.s))
         }
-        tables[t].rows.append(RowChange(id: id, cl: change.cl, hlc: change.h, site: existence, fields: fields))
+        // One row change per row and page, as the row stands after the page's entries: a later
+        // entry of the same incarnation adds or replaces fields; one of another incarnation (a
+        // delete, a re-creation) replaces the row change. A receiver then always finds a row's
+        // region in the same change as its other fields, or holds the row already.
+        let key = RowKey(table, id)
+        if let r = rowIndex[key] {
+            var row = tables[t].rows[r]
+            if row.cl == change.cl {
+                for f in fields {
+                    row.fields.removeAll { $0.field == f.field }
+                    row.fields.append(f)
+                }
+                (row.hlc, row.site) = (change.h, existence)
+            } else {
+                row = RowChange(id: id, cl: change.cl, hlc: change.h, site: existence, fields: fields)
+            }
+            row.fields.sort { $0.field < $1.field }
+            tables[t].rows[r] = row
+        } else {
+            rowIndex[key] = tables[t].rows.count
+            tables[t].rows.append(RowChange(id: id, cl: change.cl, hlc: change.h, site: existence, fields: fields))
+        }
     }
 
     var changeset: Changeset { Changeset(sites: sites, tables: tables) }
