@@ -107,7 +107,7 @@ extension PostgresServerStore {
 
     /// Applies an authorised changeset: every row it names is locked in one sorted order, merged
     /// by `RowMerge` with what the store holds, written back, and logged for pulls.
-    func apply(_ cs: Changeset, origin: Int32, _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
+    func apply(_ cs: Changeset, origin: Int32?, _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
         var names: [SiteID: String] = [:]
         for (i, s) in cs.sites.enumerated() { if let n = cs.name(ofSite: i) { names[s] = n } }
         for (s, n) in names { _ = try await siteIndex(s, name: n, conn) }

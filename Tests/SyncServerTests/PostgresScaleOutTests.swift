@@ -138,3 +138,52 @@ import Testing
     struct ScaleOutError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 }
 
+
+/// Issue 11, item 5: an embedded store moved into PostgreSQL; devices keep syncing.
+@Suite(.serialized) struct MigrateStoreTests {
+    @discardableResult
+    func ok(_ r: CLIRunner.Result, _ what: String = "") -> CLIRunner.Result {
+        #expect(r.status == 0, "\(what): exit \(r.status): \(r.stderr)")
+        return r
+    }
+
+    @Test func anEmbeddedStoreMovesIntoPostgresAndDevicesSyncOn() throws {
+        guard TestStore.adminURL != nil else { return }
+        let cli = try CLIRunner()
+        let dir = cli.dir.appendingPathComponent("server").path
+        let embedded = try ServerProcess(data: dir)
+        let (m, c) = (cli.dir.appendingPathComponent("m.sqlite").path, cli.dir.appendingPathComponent("c.sqlite").path)
+        ok(try cli.run(["init", "--region", "almaty", "--device", "monitor-laptop"], db: m))
+        ok(try cli.run(["init", "--region", "almaty", "--device", "hq-laptop"], db: c))
+        ok(try cli.run(["import", CLIRunner.fixture], db: m))
+        ok(try cli.run(["remote", "add", "hq", embedded.url, "--token", try embedded.token("monitor", regions: "almaty")], db: m))
+        ok(try cli.run(["remote", "add", "hq", embedded.url, "--token", try embedded.token("hq", regions: "*", coordinator: true)], db: c))
+        try embedded.approve([m, c], cli: cli)
+        ok(try cli.run(["sync"], db: m))
+        ok(try cli.run(["sync"], db: c))
+        let before = ok(try cli.run(["export", "--format", "csv"], db: c)).stdout
+        embedded.stop()
+
+        let database = try TestStore.createDatabase()
+        let copy = try CLIRunner.exec(ServerProcess.binary, ["migrate-store", "--from", dir, "--database", database])
+        #expect(copy.status == 0 && copy.stdout.contains("tokens"), "\(copy.stdout) \(copy.stderr)")
+        let twice = try CLIRunner.exec(ServerProcess.binary, ["migrate-store", "--from", dir, "--database", database])
+        #expect(twice.status == 65 && twice.stderr.contains("empty"), "a second copy is refused: \(twice.stderr)")
+
+        let server = try ServerProcess(data: cli.dir.appendingPathComponent("pg").path, database: database)
+        defer { server.stop() }
+        for db in [m, c] { ok(try cli.run(["remote", "set-url", "hq", server.url], db: db)) }
+        // No new approval, no new token: the devices, their keys and tokens came along.
+        let edited = ok(try cli.run(["list", "persons", "--json"], db: m)).stdout
+        let p = (try JSONSerialization.jsonObject(with: Data(edited.utf8)) as! [[String: Any]])[0]["id"] as! String
+        ok(try cli.run(["edit", p, "--set", "occupation=moved with the store"], db: m))
+        ok(try cli.run(["sync"], db: m), "monitor after the move")
+        let again = ok(try cli.run(["sync"], db: c), "coordinator after the move")
+        #expect(again.stderr.contains("pulling everything again"), "the old cursor is refused once: \(again.stderr)")
+        let after = ok(try cli.run(["export", "--format", "csv"], db: c)).stdout
+        #expect(after == ok(try cli.run(["export", "--format", "csv"], db: m)).stdout)
+        #expect(after.contains("moved with the store") && after.count > before.count - 100)
+        let tokens = try CLIRunner.exec(ServerProcess.binary, ["token", "list", "--database", database])
+        #expect(tokens.stdout.contains("monitor") && tokens.stdout.contains("hq"), "\(tokens.stdout)")
+    }
+}
