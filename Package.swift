@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "fieldbook", targets: ["fieldbook"]),
         .executable(name: "fieldbook-server", targets: ["fieldbook-server"]),
         .executable(name: "fieldbook-bench", targets: ["fieldbook-bench"]),
+        .executable(name: "fieldbook-load", targets: ["fieldbook-load"]),
         .library(name: "FieldbookModel", targets: ["FieldbookModel"]),
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
@@ -155,6 +156,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Bench"
+        ),
+        // The load test (release mode): simulated devices against several servers on one database.
+        .executableTarget(
+            name: "fieldbook-load",
+            dependencies: [
+                "FieldbookModel", "SealedSync",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "LoadTest"
         ),
         .testTarget(name: "FieldbookModelTests", dependencies: ["FieldbookModel", "SyncCore"]),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "FieldbookModel"]),

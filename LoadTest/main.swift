@@ -1,0 +1,154 @@
+import AsyncHTTPClient
+@preconcurrency import Crypto
+import FieldbookModel
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import SealedSync
+
+// fieldbook-load: simulated devices against real servers (docs/PERFORMANCE.md, "Scale-out").
+//
+//   fieldbook-load [--database postgres://…] [--servers 3] [--devices 500] [--seconds 60] [--kill-at 30] [--json]
+//
+// With --database, --servers processes serve one PostgreSQL database (a fresh, empty one);
+// without, one process serves an embedded store in a temporary directory. Halfway (--kill-at),
+// server 0 is killed with SIGKILL; with PostgreSQL its devices fail over to the others, with the
+// embedded store it is restarted on the same port. At the end a fresh reader pulls everything;
+// every device's writes must be there exactly (0 lost), no row more (0 duplicated), and the
+// observing devices must hold the same state.
+
+let args = CommandLine.arguments
+func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
+let database = option("--database")
+let serverCount = database == nil ? 1 : Int(option("--servers") ?? "3") ?? 3
+let deviceCount = Int(option("--devices") ?? "500") ?? 500
+let seconds = Double(option("--seconds") ?? "60") ?? 60
+let killAt = Double(option("--kill-at") ?? String(seconds / 2)) ?? seconds / 2
+let json = args.contains("--json")
+
+let root = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-load-\(UUID().uuidString)").path
+try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: root) }
+let servers = try Servers(count: serverCount, database: database, root: root)
+defer { servers.stopAll() }
+
+var config = HTTPClient.Configuration()
+config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: deviceCount + 50)
+config.timeout = .init(connect: .seconds(5), read: .seconds(60))
+let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+
+// A coordinator delivers the region's key (epoch 1), so the servers take cells sealed under it.
+let key = SymmetricKey(size: .bits256)
+var ring = KeyRing()
+ring.add(region: "almaty", epoch: 1, key: key)
+let coordinatorToken = try servers.token("coordinator", regions: "*", coordinator: true)
+func send(_ path: String, method: HTTPMethod, token: String, body: Data) async throws {
+    var req = HTTPClientRequest(url: servers.urls[0] + path)
+    req.method = method
+    req.headers.add(name: "Authorization", value: "Bearer \(token)")
+    req.headers.add(name: "Content-Type", value: "application/json")
+    req.headers.add(name: SyncProtocol.protocolHeader, value: String(SyncProtocol.version))
+    req.headers.add(name: SyncProtocol.schemaHeader, value: String(SyncProtocol.schemaVersion))
+    req.body = .bytes(ByteBuffer(bytes: body))
+    let r = try await client.execute(req, timeout: .seconds(30))
+    let b = try await r.body.collect(upTo: 1 << 20)
+    guard r.status == .ok else { throw LoadError("\(path): \(r.status.code) \(String(buffer: b))") }
+}
+let me = DeviceKeys()
+try await send(SyncProtocol.devicePath, method: .PUT, token: coordinatorToken,
+               body: try JSONEncoder().encode(DeviceRegistration(agreement: me.publicKeys.agreementBase64, signing: me.publicKeys.signingBase64)))
+let wrapped = try KeyWrap.wrap(key, region: "almaty", epoch: 1, device: "coordinator", to: me.publicKeys, from: me)
+try await send(SyncProtocol.keysPath, method: .POST, token: coordinatorToken, body: try JSONEncoder().encode(KeyUploadRequest(
+    keys: [WrappedKey(device: "coordinator", region: "almaty", epoch: 1, wrapped: Data(wrapped).base64EncodedString(), sender: "coordinator",
+                      senderAgreement: me.publicKeys.agreementBase64, senderSigning: me.publicKeys.signingBase64)],
+    approve: ["coordinator"])))
+
+// Device tokens: one per ten devices (a token's sites are its devices').
+let tokens = try (0..<max(1, deviceCount / 10)).map { try servers.token("monitor-\($0)", regions: "almaty") }
+if !json { print("\(deviceCount) devices, \(serverCount) server(s) on \(database == nil ? "the embedded store" : "PostgreSQL"), \(Int(seconds)) s, server 0 killed at \(Int(killAt)) s") }
+
+let started = Date()
+let deadline = started.addingTimeInterval(seconds)
+let urls = servers.urls
+let outcomes = await withTaskGroup(of: Device.Outcome.self) { group -> [Device.Outcome] in
+    for i in 0..<deviceCount {
+        let device = Device(index: i, token: tokens[i % tokens.count], urls: urls, client: client, ring: ring, observer: i < 5)
+        group.addTask {
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))  // devices come online over a second
+            return await device.run(until: deadline, seed: UInt64(i + 1))
+        }
+    }
+    group.addTask {
+        try? await Task.sleep(for: .seconds(killAt))
+        servers.kill(0)
+        if serverCount == 1 {
+            try? await Task.sleep(for: .seconds(1))
+            try? servers.start(0)
+        }
+        return Device.Outcome()
+    }
+    var all: [Device.Outcome] = []
+    for await o in group { all.append(o) }
+    return all
+}
+let elapsed = Date().timeIntervalSince(started)
+
+// A fresh reader pulls everything from a server that is up.
+var state: [String: [String: Device.Version]] = [:]
+var cursor: String? = nil
+let reader = servers.urls[serverCount == 1 ? 0 : 1]
+while true {
+    var path = SyncProtocol.pullPath + "?limit=50000"
+    if let cursor { path += "&cursor=\(cursor)" }
+    var req = HTTPClientRequest(url: reader + path)
+    req.headers.add(name: "Authorization", value: "Bearer \(coordinatorToken)")
+    req.headers.add(name: "Accept", value: SyncProtocol.binaryMediaType)
+    req.headers.add(name: SyncProtocol.protocolHeader, value: String(SyncProtocol.version))
+    req.headers.add(name: SyncProtocol.schemaHeader, value: String(SyncProtocol.schemaVersion))
+    let r = try await client.execute(req, timeout: .seconds(120))
+    let body = try await r.body.collect(upTo: 1 << 30)
+    guard r.status == .ok else { throw LoadError("final pull: \(r.status.code)") }
+    let page = try PullResponse(binary: Array(body.readableBytesView))
+    Device.merge(try page.changes.changeset(), into: &state)
+    cursor = page.cursor
+    if !page.more { break }
+}
+try await client.shutdown()
+
+var expected: [String: [String: Device.Version]] = [:]
+for o in outcomes { for (row, fields) in o.written { expected[row] = fields } }
+var lost = 0
+for (row, fields) in expected { for (f, v) in fields where state[row]?[f] != v { lost += 1 } }
+let extra = state.keys.filter { expected[$0] == nil }.count
+let observersAgree = outcomes.compactMap(\.held).allSatisfy { held in
+    // An observer's last pull may precede others' last pushes: it must hold nothing the store lacks.
+    held.allSatisfy { row, fields in fields.allSatisfy { f, v in state[row]?[f].map { ($0.hlc, $0.site) >= (v.hlc, v.site) } ?? false } }
+}
+func hash(_ s: [String: [String: Device.Version]]) -> String {
+    var h = SHA256()
+    for row in s.keys.sorted() { for f in s[row]!.keys.sorted() { let v = s[row]![f]!; h.update(data: Data("\(row)|\(f)|\(v.hlc)|\(v.site)\n".utf8)) } }
+    return h.finalize().map { String(format: "%02x", $0) }.joined().prefix(16).description
+}
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted()
+    return s[min(s.count - 1, Int(Double(s.count - 1) * p))] * 1000
+}
+let pushes = outcomes.reduce(0) { $0 + $1.pushes }
+let changes = outcomes.reduce(0) { $0 + $1.changes }
+let pushL = outcomes.flatMap(\.pushLatencies), pullL = outcomes.flatMap(\.pullLatencies)
+let result: [String: Any] = [
+    "store": database == nil ? "embedded" : "postgres", "servers": serverCount, "devices": deviceCount, "seconds": (elapsed * 10).rounded() / 10,
+    "pushes": pushes, "pushes_per_s": (Double(pushes) / elapsed).rounded(), "changes_per_s": (Double(changes) / elapsed).rounded(),
+    "push_p50_ms": percentile(pushL, 0.5).rounded(), "push_p99_ms": percentile(pushL, 0.99).rounded(),
+    "pull_p50_ms": percentile(pullL, 0.5).rounded(), "pull_p99_ms": percentile(pullL, 0.99).rounded(),
+    "failovers": outcomes.reduce(0) { $0 + $1.failovers }, "rows": state.count, "lost": lost, "duplicated": extra,
+    "state_hash_store": hash(state), "state_hash_expected": hash(expected), "observers_agree": observersAgree,
+]
+if json {
+    print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+} else {
+    for k in result.keys.sorted() { print("\(k): \(result[k]!)") }
+}
+if lost > 0 || extra > 0 || !observersAgree || hash(state) != hash(expected) { exit(1) }
