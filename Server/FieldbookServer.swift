@@ -160,6 +160,7 @@ struct Serve: AsyncParsableCommand {
             print("fieldbook-server listening on \(host):\(bound)\(https ? " (HTTPS)" : "")")
             fflush(nil)
         }
+        let metrics = ServerMetrics()
         if let db = try Self.database(data) {
             if encrypted {
                 FileHandle.standardError.write(Data("fieldbook-server: error: --encrypted is for the embedded store; encrypt a PostgreSQL database's disk, and mind that its cells are sealed already\n".utf8))
@@ -171,14 +172,14 @@ struct Serve: AsyncParsableCommand {
                 defer { group.cancelAll() }
                 await PostgresDatabase.started()
                 let store: PostgresServerStore
-                do { store = try await PostgresServerStore.open(client: client, configuration: config, logger: logger) } catch {
+                do { store = try await PostgresServerStore.open(client: client, configuration: config, logger: logger, metrics: metrics) } catch {
                     FileHandle.standardError.write(Data("fieldbook-server: error: cannot open the store in \(db.display): \(error)\n".utf8))
                     throw ExitCode(69)
                 }
                 try await store.beginEpoch()
                 logger.info("store open", metadata: ["database": .string(db.display), "site": .string(store.site.description)])
                 let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls,
-                                                     onListening: announce)
+                                                     metrics: metrics, onListening: announce)
                 try await app.runService()
             }
             logger.info("stopped")
@@ -192,7 +193,7 @@ struct Serve: AsyncParsableCommand {
         try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
         logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
         let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls,
-                                             onListening: announce)
+                                             metrics: metrics, onListening: announce)
         try await app.runService()
         logger.info("stopped")
     }

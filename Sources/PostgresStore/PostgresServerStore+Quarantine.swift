@@ -21,8 +21,8 @@ extension PostgresServerStore {
 
     public func releaseDue(now: Int64) async throws -> Int {
         let due = now + configuration.maxDriftMillis
-        let any = try await reading { client in
-            for try await b in try await client.query("SELECT EXISTS (SELECT 1 FROM srv_quarantine WHERE error IS NULL AND newest <= \(due))",
+        let any = try await reading { conn in
+            for try await b in try await conn.query("SELECT EXISTS (SELECT 1 FROM srv_quarantine WHERE error IS NULL AND newest <= \(due))",
                                                       logger: self.logger).decode(Bool.self) { return b }
             return false
         }
@@ -100,9 +100,9 @@ extension PostgresServerStore {
     }
 
     public func held(site: SiteID, token: TokenInfo) async throws -> [QuarantineNote] {
-        try await reading { client in
+        try await reading { conn in
             var out: [QuarantineNote] = []
-            let rows = try await client.query("""
+            let rows = try await conn.query("""
                 SELECT tbl, row_id, reason, error FROM srv_quarantine WHERE site = \(site.description) AND token = \(token.name) ORDER BY id
                 """, logger: self.logger)
             for try await (t, id, reason, error) in rows.decode((String, String, String, String?).self) {
@@ -113,9 +113,9 @@ extension PostgresServerStore {
     }
 
     public func quarantine() async throws -> [QuarantineEntry] {
-        try await reading { client in
+        try await reading { conn in
             var out: [QuarantineEntry] = []
-            let rows = try await client.query(
+            let rows = try await conn.query(
                 "SELECT id, received_at, site, token, tbl, row_id, reason, error FROM srv_quarantine ORDER BY id", logger: self.logger)
             for try await (id, at, site, token, t, row, reason, error) in rows.decode((Int64, String, String, String, String, String, String, String?).self) {
                 out.append(QuarantineEntry(id: id, receivedAt: at, site: site, token: token, table: t, row: row, reason: reason, error: error))

@@ -10,8 +10,8 @@ extension PostgresServerStore {
 
     public func token(hash: [UInt8]) async throws -> TokenInfo? {
         let h = Data(hash)
-        return try await reading { client in
-            let rows = try await client.query(
+        return try await reading { conn in
+            let rows = try await conn.query(
                 "SELECT name, regions, coordinator, created_at, revoked_at FROM srv_token WHERE hash = \(h) AND revoked_at IS NULL", logger: self.logger)
             for try await (n, r, c, t, v) in rows.decode((String, String, Bool, String, String?).self) { return Self.tokenInfo(n, r, c, t, v) }
             return nil
@@ -22,9 +22,11 @@ extension PostgresServerStore {
         let info = TokenInfo(name: name, regions: regions, coordinator: coordinator, createdAt: Self.now())
         let (h, r) = (Data(hash), regions.joined(separator: ","))
         do {
-            try await client.query("""
-                INSERT INTO srv_token (name, hash, regions, coordinator, created_at) VALUES (\(name), \(h), \(r), \(coordinator), \(info.createdAt))
-                """, logger: logger)
+            try await leased { conn in
+                _ = try await conn.query("""
+                    INSERT INTO srv_token (name, hash, regions, coordinator, created_at) VALUES (\(name), \(h), \(r), \(coordinator), \(info.createdAt))
+                    """, logger: self.logger)
+            }
         } catch where Self.sqlState(error) == "23505" {
             throw ServerError(.conflict, "exists", "a token named \"\(name)\" already exists (revoked tokens keep their name)")
         } catch {
@@ -34,9 +36,9 @@ extension PostgresServerStore {
     }
 
     public func tokens() async throws -> [TokenInfo] {
-        try await reading { client in
+        try await reading { conn in
             var out: [TokenInfo] = []
-            let rows = try await client.query("SELECT name, regions, coordinator, created_at, revoked_at FROM srv_token ORDER BY name", logger: self.logger)
+            let rows = try await conn.query("SELECT name, regions, coordinator, created_at, revoked_at FROM srv_token ORDER BY name", logger: self.logger)
             for try await (n, r, c, t, v) in rows.decode((String, String, Bool, String, String?).self) { out.append(Self.tokenInfo(n, r, c, t, v)) }
             return out
         }

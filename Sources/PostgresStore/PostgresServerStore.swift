@@ -18,18 +18,26 @@ public final class PostgresServerStore: ServerStore {
     let client: PostgresClient
     let configuration: ServerConfiguration
     let logger: Logger
+    /// Where connection waits are recorded (the server's metrics), if anywhere.
+    public let metrics: ServerMetrics?
+    /// How long a request may wait for a connection from the pool before it is answered
+    /// `503 busy` (with `Retry-After`). Default: 10 seconds.
+    public let connectionWait: Duration
 
-    init(site: SiteID, client: PostgresClient, configuration: ServerConfiguration, logger: Logger) {
+    init(site: SiteID, client: PostgresClient, configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics?,
+         connectionWait: Duration) {
         self.site = site
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
+        self.connectionWait = connectionWait
     }
 
     /// Opens the store on a running client: creates or upgrades the tables (`migrate`), and
     /// gives the database a site id on first use.
     public static func open(client: PostgresClient, configuration: ServerConfiguration = ServerConfiguration(),
-                            logger: Logger) async throws -> PostgresServerStore {
+                            logger: Logger, metrics: ServerMetrics? = nil, connectionWait: Duration = .seconds(10)) async throws -> PostgresServerStore {
         try await migrate(client: client, logger: logger)
         let site = try await client.withTransaction(logger: logger) { conn -> SiteID in
             let fresh = SiteID.random().description
@@ -39,7 +47,8 @@ public final class PostgresServerStore: ServerStore {
             }
             throw ServerError(.internalServerError, "store_failed", "the database's site id is missing or unreadable (fb_meta)")
         }
-        return PostgresServerStore(site: site, client: client, configuration: configuration, logger: logger)
+        return PostgresServerStore(site: site, client: client, configuration: configuration, logger: logger, metrics: metrics,
+                                   connectionWait: connectionWait)
     }
 
     /// Creates or upgrades the tables, one migration per transaction, serialised across
@@ -65,7 +74,7 @@ public final class PostgresServerStore: ServerStore {
     static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 
     public func ping() async throws {
-        try await client.query("SELECT 1", logger: logger)
+        try await reading { conn in _ = try await conn.query("SELECT 1", logger: self.logger) }
     }
 
     // MARK: Transactions
@@ -78,7 +87,7 @@ public final class PostgresServerStore: ServerStore {
         while true {
             attempt += 1
             do {
-                return try await client.withTransaction(logger: logger) { conn in try await body(conn) }
+                return try await leased { conn in try await conn.withTransaction(logger: self.logger) { conn in try await body(conn) } }
             } catch {
                 if attempt < 5, Self.isRetryable(error) {
                     try await Task.sleep(for: .milliseconds(Int.random(in: 5...(20 * attempt))))
@@ -114,7 +123,42 @@ public final class PostgresServerStore: ServerStore {
     }
 
     /// Runs a read outside a transaction, mapping failures.
-    func reading<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        do { return try await body(client) } catch { throw Self.mapped(error) }
+    func reading<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do { return try await leased(body) } catch { throw Self.mapped(error) }
     }
+
+    /// Runs `body` on a connection from the pool, waiting at most `connectionWait` for one (then
+    /// `503 busy`); the wait is recorded in the metrics.
+    func leased<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let asked = ContinuousClock.now
+        let started = LeaseFlag()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { conn in
+                    started.set()
+                    self.metrics?.storeWait(ContinuousClock.now - asked)
+                    return try await body(conn)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: self.connectionWait)
+                if started.isSet { return nil }
+                self.metrics?.storeWaitTimedOut()
+                throw ServerError.busy
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let value = next { return value }
+            }
+            throw ServerError.busy
+        }
+    }
+}
+
+/// Whether a lease began (set once, read by the timer).
+final class LeaseFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

@@ -11,10 +11,10 @@ public enum ServerApplication {
     ///   - tls: when given, HTTPS only (`FieldbookTLS.TLSPin.serverConfiguration`).
     public static func make(
         store: any ServerStore, configuration: ServerConfiguration, host: String, port: Int, logger: Logger,
-        tls: TLSConfiguration? = nil,
+        tls: TLSConfiguration? = nil, metrics: ServerMetrics = ServerMetrics(),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let routes = SyncRoutes(store: store, configuration: configuration)
+        let routes = SyncRoutes(store: store, configuration: configuration, metrics: metrics)
         return Application(
             router: routes.router(),
             server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),

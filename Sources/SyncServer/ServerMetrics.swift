@@ -33,5 +33,18 @@ public final class ServerMetrics: Sendable {
                                        labels: [("route", route)], buckets: Self.buckets).record(duration)
     }
 
+    /// Records how long a request waited for a database connection (PostgreSQL store).
+    public func storeWait(_ duration: Duration) {
+        registry.makeDurationHistogram(descriptor: .init(namespace: "fieldbook", metricName: "store_connection_wait", unitName: "seconds",
+                                                         helpText: "Time a request waited for a database connection from the pool"),
+                                       labels: [], buckets: Self.buckets).record(duration)
+    }
+
+    /// Counts a request refused because no database connection came in time.
+    public func storeWaitTimedOut() {
+        registry.makeCounter(descriptor: .init(namespace: "fieldbook", metricName: "store_connection_timeouts", unitName: "total",
+                                               helpText: "Requests answered 503 because no database connection came in time")).increment()
+    }
+
     public func text() -> String { registry.emitToString() }
 }
