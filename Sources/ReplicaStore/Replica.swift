@@ -177,15 +177,19 @@ public final class Replica: Sendable {
     /// clocks and logged; all of it commits or none of it does.
     public func write<T>(_ body: (ReplicaWriter) throws -> T) throws -> T {
         do {
-            let (result, snapshot) = try dbQueue.write { db in
+            return try dbQueue.write { db in
                 let w = try ReplicaWriter(db: db, replica: self)
                 let result = try body(w)
                 try w.finish()
-                return (result, w.snapshot)
+                // Once committed, the next writer may start from here (if no other connection
+                // writes meanwhile). Set in the commit itself, on the writer queue: set after it,
+                // a writer that slipped in between would be followed by one starting from this
+                // older state (a log sequence number taken twice; seen under load).
+                let snapshot = w.snapshot
+                let context = self.context
+                db.afterNextTransaction(onCommit: { _ in context.snapshot = snapshot })
+                return result
             }
-            // Committed: the next writer may start from here (if no other connection writes meanwhile).
-            try dbQueue.writeWithoutTransaction { _ in context.snapshot = snapshot }
-            return result
         } catch let e as ReplicaError {
             throw e
         } catch let e as DatabaseError {

@@ -139,3 +139,27 @@ import Testing
         #expect(Set(h.filter(\.isCurrent).map(\.site)).count == 2)
     }
 }
+
+/// Writers on several threads at once (the server applies pushes on a thread pool): each
+/// transaction starts from the state the previous one committed, never an older one.
+@Suite struct ConcurrentWriterTests {
+    @Test func concurrentWriteTransactionsNeverReuseALogSequence() async throws {
+        let t = try TestReplicas()
+        let r = try t.make("r", tables: [plainTable])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for thread in 0..<4 {
+                group.addTask {
+                    for i in 0..<300 {
+                        try r.write { w in try w.insert("note", id: "n\(thread)-\(i)", values: ["a": .text("\(i)")]) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let (chunks, distinct, rows) = try r.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _fb_log")!, try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT seq) FROM _fb_log")!,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM note")!)
+        }
+        #expect(rows == 1_200 && chunks == 1_200 && distinct == 1_200)
+    }
+}
