@@ -16,9 +16,13 @@ struct Device: Sendable {
         var pushes = 0
         var changes = 0
         var failovers = 0
+        /// Pushes given up after 20 attempts (their rows are not counted as written).
+        var gaveUp = 0
+        /// Why requests failed, by reason (first 80 characters).
+        var errors: [String: Int] = [:]
         /// What this device wrote, as it must end up: row → field → (hlc, site).
         var written: [String: [String: Version]] = [:]
-        /// What this device holds after its pulls (observers only), its own writes included.
+        /// What this device holds after its pulls (observers only: its region), its own writes included.
         var held: [String: [String: Version]]? = nil
     }
 
@@ -26,6 +30,7 @@ struct Device: Sendable {
 
     let index: Int
     let token: String
+    let region: String
     let urls: [String]
     let client: HTTPClient
     let ring: KeyRing
@@ -50,26 +55,28 @@ struct Device: Sendable {
         while Date() < deadline {
             // ~20 field changes: four new persons, or three and an edit of an earlier one.
             var rows: [RowChange] = []
+            var pending = out.written
             for k in 0..<4 {
                 if k == 3, !mine.isEmpty, rng.next() % 2 == 0 {
                     let id = mine[Int(rng.next() % UInt64(mine.count))]
                     let h = hlc()
-                    rows.append(RowChange(id: id, cl: 1, hlc: out.written[id]!["region"]!.hlc, site: 0,
+                    rows.append(RowChange(id: id, cl: 1, hlc: pending[id]!["region"]!.hlc, site: 0,
                                           fields: [FieldChange(field: 4, value: .text("edited \(h)"), hlc: h, site: 0)]))
-                    out.written[id]!["occupation"] = Version(hlc: h, site: site.description)
+                    pending[id]!["occupation"] = Version(hlc: h, site: site.description)
                     continue
                 }
                 let id = UUID().uuidString.lowercased()
                 let h = hlc()
-                let values: [Value] = [.text("almaty"), .text("Person \(index)-\(out.pushes)-\(k)"), .text("19\(50 + Int(rng.next() % 50))"),
+                let values: [Value] = [.text(region), .text("Person \(index)-\(out.pushes)-\(k)"), .text("19\(50 + Int(rng.next() % 50))"),
                                        .text(rng.next() % 2 == 0 ? "f" : "m"), .text("occupation \(rng.next() % 100)")]
                 rows.append(RowChange(id: id, cl: 1, hlc: h, site: 0,
                                       fields: values.enumerated().map { FieldChange(field: $0.offset, value: $0.element, hlc: h, site: 0) }))
                 mine.append(id)
-                out.written[id] = Dictionary(uniqueKeysWithValues: Self.fields.map { ($0, Version(hlc: h, site: site.description)) })
+                pending[id] = Dictionary(uniqueKeysWithValues: Self.fields.map { ($0, Version(hlc: h, site: site.description)) })
             }
             let clear = Changeset(sites: [site], tables: [TableChanges(table: "person", fields: Self.fields, rows: rows)])
-            guard let sealed = try? ChangesetSealer.seal(clear, keys: ring, region: { _, _ in "almaty" }) else { break }
+            let region = self.region
+            guard let sealed = try? ChangesetSealer.seal(clear, keys: ring, region: { _, _ in region }) else { break }
             let request = PushRequest(site: site, from: position, to: position + 1, changes: WireChangeset(sealed))
             let id = (0..<16).map { _ in String(format: "%02x", Int(rng.next() % 256)) }.joined()
             // The same push again and again, on another server each time, until one takes it.
@@ -93,12 +100,17 @@ struct Device: Sendable {
                     out.pushLatencies.append(Date().timeIntervalSince(start))
                     break
                 } catch {
-                    if attempts > 20 { return out }
+                    out.errors[String("push: \(error)".prefix(400)), default: 0] += 1
+                    if attempts > 20 {
+                        out.gaveUp += 1
+                        return out
+                    }
                     server = (server + 1) % urls.count
                     out.failovers += 1
                     try? await Task.sleep(for: .milliseconds(100))
                 }
             }
+            out.written = pending
             position += 1
             ack = id
             out.pushes += 1
@@ -125,6 +137,7 @@ struct Device: Sendable {
                     cursor = page.cursor
                     more = page.more
                 } catch {
+                    out.errors[String("pull: \(error)".prefix(80)), default: 0] += 1
                     server = (server + 1) % urls.count
                     out.failovers += 1
                     try? await Task.sleep(for: .milliseconds(100))

@@ -26,6 +26,9 @@ let deviceCount = Int(option("--devices") ?? "500") ?? 500
 let seconds = Double(option("--seconds") ?? "60") ?? 60
 let killAt = Double(option("--kill-at") ?? String(seconds / 2)) ?? seconds / 2
 let json = args.contains("--json")
+/// Devices are spread over regional teams (a token per region): each pulls its region only.
+let regionCount = max(1, Int(option("--regions") ?? "50") ?? 50)
+let regions = (0..<regionCount).map { "region-\($0)" }
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-load-\(UUID().uuidString)").path
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -38,10 +41,14 @@ config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1Connecti
 config.timeout = .init(connect: .seconds(5), read: .seconds(60))
 let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
 
-// A coordinator delivers the region's key (epoch 1), so the servers take cells sealed under it.
-let key = SymmetricKey(size: .bits256)
+// A coordinator delivers each region's key (epoch 1), so the servers take cells sealed under them.
 var ring = KeyRing()
-ring.add(region: "almaty", epoch: 1, key: key)
+var regionKeys: [String: SymmetricKey] = [:]
+for r in regions {
+    let k = SymmetricKey(size: .bits256)
+    regionKeys[r] = k
+    ring.add(region: r, epoch: 1, key: k)
+}
 let coordinatorToken = try servers.token("coordinator", regions: "*", coordinator: true)
 func send(_ path: String, method: HTTPMethod, token: String, body: Data) async throws {
     var req = HTTPClientRequest(url: servers.urls[0] + path)
@@ -58,22 +65,25 @@ func send(_ path: String, method: HTTPMethod, token: String, body: Data) async t
 let me = DeviceKeys()
 try await send(SyncProtocol.devicePath, method: .PUT, token: coordinatorToken,
                body: try JSONEncoder().encode(DeviceRegistration(agreement: me.publicKeys.agreementBase64, signing: me.publicKeys.signingBase64)))
-let wrapped = try KeyWrap.wrap(key, region: "almaty", epoch: 1, device: "coordinator", to: me.publicKeys, from: me)
-try await send(SyncProtocol.keysPath, method: .POST, token: coordinatorToken, body: try JSONEncoder().encode(KeyUploadRequest(
-    keys: [WrappedKey(device: "coordinator", region: "almaty", epoch: 1, wrapped: Data(wrapped).base64EncodedString(), sender: "coordinator",
-                      senderAgreement: me.publicKeys.agreementBase64, senderSigning: me.publicKeys.signingBase64)],
-    approve: ["coordinator"])))
+let wrappedKeys = try regions.map { r in
+    WrappedKey(device: "coordinator", region: r, epoch: 1,
+               wrapped: Data(try KeyWrap.wrap(regionKeys[r]!, region: r, epoch: 1, device: "coordinator", to: me.publicKeys, from: me)).base64EncodedString(),
+               sender: "coordinator", senderAgreement: me.publicKeys.agreementBase64, senderSigning: me.publicKeys.signingBase64)
+}
+try await send(SyncProtocol.keysPath, method: .POST, token: coordinatorToken,
+               body: try JSONEncoder().encode(KeyUploadRequest(keys: wrappedKeys, approve: ["coordinator"])))
 
-// Device tokens: one per ten devices (a token's sites are its devices').
-let tokens = try (0..<max(1, deviceCount / 10)).map { try servers.token("monitor-\($0)", regions: "almaty") }
-if !json { print("\(deviceCount) devices, \(serverCount) server(s) on \(database == nil ? "the embedded store" : "PostgreSQL"), \(Int(seconds)) s, server 0 killed at \(Int(killAt)) s") }
+// Device tokens: one per region (a token's sites are its devices').
+let tokens = try regions.map { try servers.token("team-\($0)", regions: $0) }
+if !json { print("\(deviceCount) devices in \(regionCount) regions, \(serverCount) server(s) on \(database == nil ? "the embedded store" : "PostgreSQL"), \(Int(seconds)) s, server 0 killed at \(Int(killAt)) s") }
 
 let started = Date()
 let deadline = started.addingTimeInterval(seconds)
 let urls = servers.urls
 let outcomes = await withTaskGroup(of: Device.Outcome.self) { group -> [Device.Outcome] in
     for i in 0..<deviceCount {
-        let device = Device(index: i, token: tokens[i % tokens.count], urls: urls, client: client, ring: ring, observer: i < 5)
+        let device = Device(index: i, token: tokens[i % regionCount], region: regions[i % regionCount], urls: urls, client: client, ring: ring,
+                            observer: i < 5)
         group.addTask {
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))  // devices come online over a second
             return await device.run(until: deadline, seed: UInt64(i + 1))
@@ -139,16 +149,19 @@ let pushes = outcomes.reduce(0) { $0 + $1.pushes }
 let changes = outcomes.reduce(0) { $0 + $1.changes }
 let pushL = outcomes.flatMap(\.pushLatencies), pullL = outcomes.flatMap(\.pullLatencies)
 let result: [String: Any] = [
-    "store": database == nil ? "embedded" : "postgres", "servers": serverCount, "devices": deviceCount, "seconds": (elapsed * 10).rounded() / 10,
+    "store": database == nil ? "embedded" : "postgres", "servers": serverCount, "devices": deviceCount, "regions": regionCount, "seconds": (elapsed * 10).rounded() / 10,
     "pushes": pushes, "pushes_per_s": (Double(pushes) / elapsed).rounded(), "changes_per_s": (Double(changes) / elapsed).rounded(),
     "push_p50_ms": percentile(pushL, 0.5).rounded(), "push_p99_ms": percentile(pushL, 0.99).rounded(),
     "pull_p50_ms": percentile(pullL, 0.5).rounded(), "pull_p99_ms": percentile(pullL, 0.99).rounded(),
-    "failovers": outcomes.reduce(0) { $0 + $1.failovers }, "rows": state.count, "lost": lost, "duplicated": extra,
+    "failovers": outcomes.reduce(0) { $0 + $1.failovers }, "pushes_given_up": outcomes.reduce(0) { $0 + $1.gaveUp }, "rows": state.count, "lost": lost, "duplicated": extra,
     "state_hash_store": hash(state), "state_hash_expected": hash(expected), "observers_agree": observersAgree,
 ]
+var errors: [String: Int] = [:]
+for o in outcomes { for (k, v) in o.errors { errors[k, default: 0] += v } }
+if !json { for (k, v) in errors.sorted(by: { $0.value > $1.value }).prefix(8) { print("  \(v)× \(k)") } }
 if json {
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
 } else {
     for k in result.keys.sorted() { print("\(k): \(result[k]!)") }
 }
-if lost > 0 || extra > 0 || !observersAgree || hash(state) != hash(expected) { exit(1) }
+if lost > 0 || extra > 0 || !observersAgree || result["pushes_given_up"] as? Int != 0 || hash(state) != hash(expected) { exit(1) }
