@@ -1,6 +1,6 @@
 /// Reads the binary wire form written by `BinaryWriter`, refusing anything malformed with a
 /// `ModelError` that names what was being read and the byte offset.
-struct BinaryReader {
+public struct BinaryReader {
     let bytes: [UInt8]
     private(set) var offset = 0
     /// What the error messages call the body ("body", "changes", …).
@@ -9,7 +9,7 @@ struct BinaryReader {
     private var budget: Int
     let limit: Int
 
-    init(_ bytes: [UInt8], name: String, maxItems: Int = .max) {
+    public init(_ bytes: [UInt8], name: String, maxItems: Int = .max) {
         self.bytes = bytes
         self.name = name
         budget = maxItems
@@ -17,7 +17,7 @@ struct BinaryReader {
     }
 
     /// Counts `n` rows or writes against the budget, before anything is allocated for them.
-    mutating func spend(_ n: Int, _ what: String) throws(ModelError) {
+    public mutating func spend(_ n: Int, _ what: String) throws(ModelError) {
         budget -= n
         guard budget >= 0 else {
             throw ModelError(.tooLarge, field: "\(name).\(what)",
@@ -27,23 +27,23 @@ struct BinaryReader {
 
     var remaining: Int { bytes.count - offset }
 
-    func fail(_ what: String, _ reason: String) -> ModelError {
+    public func fail(_ what: String, _ reason: String) -> ModelError {
         ModelError(.invalidValue, field: "\(name).\(what)", reason: "\(reason) (at byte \(offset) of \(bytes.count))")
     }
 
-    mutating func byte(_ what: String) throws(ModelError) -> UInt8 {
+    public mutating func byte(_ what: String) throws(ModelError) -> UInt8 {
         guard offset < bytes.count else { throw fail(what, "the body ends early") }
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    mutating func raw(_ n: Int, _ what: String) throws(ModelError) -> ArraySlice<UInt8> {
+    public mutating func raw(_ n: Int, _ what: String) throws(ModelError) -> ArraySlice<UInt8> {
         guard n <= remaining else { throw fail(what, "the body ends early") }
         defer { offset += n }
         return bytes[offset..<(offset + n)]
     }
 
-    mutating func varint(_ what: String) throws(ModelError) -> UInt64 {
+    public mutating func varint(_ what: String) throws(ModelError) -> UInt64 {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -55,20 +55,20 @@ struct BinaryReader {
         }
     }
 
-    mutating func signed(_ what: String) throws(ModelError) -> Int64 {
+    public mutating func signed(_ what: String) throws(ModelError) -> Int64 {
         let u = try varint(what)
         return Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1)
     }
 
     /// A count of items that each take at least `minBytes` bytes: never more than the rest of the body holds.
-    mutating func count(_ what: String, minBytes: Int = 1) throws(ModelError) -> Int {
+    public mutating func count(_ what: String, minBytes: Int = 1) throws(ModelError) -> Int {
         let n = try varint(what)
         guard n <= UInt64(remaining / max(minBytes, 1)) else { throw fail(what, "counts \(n) items, more than the body holds") }
         return Int(n)
     }
 
     /// `n` items read by `item`.
-    mutating func list<T>(_ n: Int, _ item: (inout BinaryReader) throws(ModelError) -> T) throws(ModelError) -> [T] {
+    public mutating func list<T>(_ n: Int, _ item: (inout BinaryReader) throws(ModelError) -> T) throws(ModelError) -> [T] {
         var out: [T] = []
         out.reserveCapacity(n)
         for _ in 0..<n { out.append(try item(&self)) }
@@ -76,13 +76,13 @@ struct BinaryReader {
     }
 
     /// A non-negative index or offset.
-    mutating func index(_ what: String) throws(ModelError) -> Int {
+    public mutating func index(_ what: String) throws(ModelError) -> Int {
         let n = try varint(what)
         guard n <= UInt64(Int32.max) else { throw fail(what, "is \(n), out of range") }
         return Int(n)
     }
 
-    mutating func string(_ what: String) throws(ModelError) -> String {
+    public mutating func string(_ what: String) throws(ModelError) -> String {
         let n = try count(what)
         let slice = try raw(n, what)
         guard let s = String(validating: slice, as: UTF8.self) else { throw fail(what, "is not valid UTF-8") }
@@ -90,7 +90,7 @@ struct BinaryReader {
     }
 
     /// A flag byte: 0 or 1.
-    mutating func flag(_ what: String) throws(ModelError) -> Bool {
+    public mutating func flag(_ what: String) throws(ModelError) -> Bool {
         switch try byte(what) {
         case 0: return false
         case 1: return true
@@ -98,7 +98,7 @@ struct BinaryReader {
         }
     }
 
-    mutating func value(_ what: String) throws(ModelError) -> Value {
+    public mutating func value(_ what: String) throws(ModelError) -> Value {
         switch try byte(what) {
         case 0: return .null
         case 1: return .integer(try signed(what))
@@ -118,7 +118,7 @@ struct BinaryReader {
     }
 
     /// Checks the body's leading magic bytes.
-    mutating func magic(_ m: String) throws(ModelError) {
+    public mutating func magic(_ m: String) throws(ModelError) {
         let expected = Array(m.utf8)
         guard remaining >= expected.count, Array(bytes[offset..<(offset + expected.count)]) == expected else {
             throw fail("magic", "does not start with \"\(m)\"")
@@ -126,7 +126,7 @@ struct BinaryReader {
         offset += expected.count
     }
 
-    func end() throws(ModelError) {
+    public func end() throws(ModelError) {
         guard remaining == 0 else { throw fail("end", "has \(remaining) bytes after the end of the message") }
     }
 }

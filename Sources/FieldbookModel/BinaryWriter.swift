@@ -1,13 +1,15 @@
 /// Writes the binary wire form (docs/PROTOCOL.md, "Binary bodies"): LEB128 varints,
 /// zigzag for signed numbers, length-prefixed UTF-8 strings.
-struct BinaryWriter {
-    var bytes: [UInt8] = []
+public struct BinaryWriter: Sendable {
+    public var bytes: [UInt8] = []
 
-    mutating func raw(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
+    public init() {}
 
-    mutating func byte(_ b: UInt8) { bytes.append(b) }
+    public mutating func raw(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
 
-    mutating func varint(_ v: UInt64) {
+    public mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    public mutating func varint(_ v: UInt64) {
         var x = v
         while x >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: x) | 0x80)
@@ -18,11 +20,11 @@ struct BinaryWriter {
 
     /// A count or index. Never negative in a message this code builds; a negative one (only a
     /// test building hostile bodies has it) is written as its bit pattern rather than trapping.
-    mutating func count(_ n: Int) { varint(UInt64(truncatingIfNeeded: n)) }
+    public mutating func count(_ n: Int) { varint(UInt64(truncatingIfNeeded: n)) }
 
-    mutating func signed(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+    public mutating func signed(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
 
-    mutating func string(_ s: String) {
+    public mutating func string(_ s: String) {
         var s = s
         s.withUTF8 { u in
             count(u.count)
@@ -30,7 +32,7 @@ struct BinaryWriter {
         }
     }
 
-    mutating func value(_ v: Value) {
+    public mutating func value(_ v: Value) {
         switch v {
         case .null: byte(0)
         case .integer(let i): byte(1); signed(i)

@@ -48,7 +48,7 @@ extension PostgresServerStore {
             if let last = entries.last { (next.xid, next.position) = (last.xid, last.seq) }
             var builder = PullBuilder()
             for e in entries where origin == nil || e.origin != origin {
-                builder.add(table: e.table, id: e.id, change: try CellCoding.decode(LoggedChange.self, e.change))
+                builder.add(table: e.table, id: e.id, change: try CellCoding.change(e.change))
             }
             var changes = builder.changeset
             changes.siteNames = try await self.names(of: changes.sites, conn)

@@ -1,5 +1,7 @@
 import FieldbookModel
 import Foundation
+import NIOCore
+import NIOFoundationCompat
 import PostgresNIO
 import SyncCore
 import SyncServer
@@ -125,10 +127,12 @@ extension PostgresServerStore {
                 guard let s = SiteID(site) else { continue }
                 state[RowKey(t, id)] = StoredRow(table: t, id: id, region: region, parent: parent, cl: cl,
                                                  existence: FieldVersion(hlc: HLC(rawValue: hlc), site: s),
-                                                 cells: try CellCoding.decode([StoredCell].self, cells))
+                                                 cells: try CellCoding.cells(cells))
             }
         }
         var applied = 0, ignored = 0
+        var changed = Set<RowKey>()
+        var log: [(String, String, String, Data)] = []
         for t in cs.tables {
             let schema = try FieldbookSchema.sealedTable(named: t.table)
             let columns = try t.fields.map { f throws(ModelError) in try schema.index(of: f) }
@@ -176,18 +180,31 @@ extension PostgresServerStore {
                 let parent = held?.parent ?? parentColumn.flatMap { c in plan.taken.first { $0.column == c }?.value.text }
                 let row = StoredRow(table: t.table, id: rc.id, region: region, parent: parent, cl: plan.cl, existence: plan.existence, cells: cells)
                 state[key] = row
-                let (cellData, change) = (try CellCoding.encode(cells),
-                                          try CellCoding.encode(LoggedChange(cl: plan.cl, h: plan.existence.hlc.rawValue, s: plan.existence.site, f: taken)))
-                let existenceSite = plan.existence.site.description
-                try await conn.query("""
-                    INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
-                    VALUES (\(t.table), \(rc.id), \(region), \(parent), \(plan.cl), \(plan.existence.hlc.rawValue), \(existenceSite)::uuid, \(cellData))
-                    ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells
-                    """, logger: logger)
-                try await conn.query("""
-                    INSERT INTO fb_log (tbl, id, region, origin, change) VALUES (\(t.table), \(rc.id), \(region), \(origin), \(change))
-                    """, logger: logger)
+                changed.insert(key)
+                log.append((t.table, rc.id, region ?? "",
+                            CellCoding.encode(LoggedChange(cl: plan.cl, h: plan.existence.hlc.rawValue, s: plan.existence.site, f: taken))))
             }
+        }
+        // Two statements whatever the batch's size: every changed row written back as it
+        // stands now, and the log entries in the order the changes were applied.
+        if !changed.isEmpty {
+            let rows = changed.sorted { ($0.table, $0.id) < ($1.table, $1.id) }.map { state[$0]! }
+            let cells = rows.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
+            try await conn.query("""
+                INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
+                SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
+                FROM unnest(\(rows.map(\.table))::text[], \(rows.map(\.id))::text[], \(rows.map { $0.region ?? "" })::text[],
+                            \(rows.map { $0.parent ?? "" })::text[], \(rows.map(\.cl))::bigint[], \(rows.map { $0.existence.hlc.rawValue })::bigint[],
+                            \(rows.map { $0.existence.site.description })::text[], \(cells)::bytea[]) AS x(t, i, r, p, c, h, s, b)
+                ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells
+                """, logger: logger)
+            try await conn.query("""
+                INSERT INTO fb_log (tbl, id, region, origin, change)
+                SELECT t, i, NULLIF(r, ''), \(origin), b
+                FROM unnest(\(log.map(\.0))::text[], \(log.map(\.1))::text[], \(log.map(\.2))::text[],
+                            \(log.map { ByteBuffer(data: $0.3) })::bytea[]) WITH ORDINALITY AS x(t, i, r, b, n)
+                ORDER BY n
+                """, logger: logger)
         }
         return (applied, ignored)
     }

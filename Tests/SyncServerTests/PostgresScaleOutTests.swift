@@ -3,7 +3,7 @@ import FieldbookTestSupport
 import Foundation
 import Logging
 import PostgresNIO
-import PostgresStore
+@testable import PostgresStore
 import SyncCore
 import SyncServer
 import Testing
@@ -33,9 +33,9 @@ import Testing
             let store = try await PostgresServerStore.open(client: client, logger: Self.logger)
             try await store.beginEpoch()
             let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
-            let writer = SiteID.random().description
+            let writer = SiteID.random()
             func entry(_ id: String) throws -> PostgresQuery {
-                let change = Data(#"{"cl":1,"h":\#(nowMillis() << 16),"s":"\#(writer)","f":[]}"#.utf8)
+                let change = CellCoding.encode(LoggedChange(cl: 1, h: nowMillis() << 16, s: writer, f: []))
                 return try "INSERT INTO fb_log (tbl, id, region, origin, change) VALUES ('person', \(id), 'almaty', NULL, \(change))"
             }
             try await client.withConnection { early in
