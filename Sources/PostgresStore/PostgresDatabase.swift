@@ -56,34 +56,31 @@ public struct PostgresDatabase: Sendable {
         display = shown.string ?? "postgres://\(host)"
     }
 
-    /// Runs `body` with a store on this database, the client's pool running beside it.
-    public func withStore<T: Sendable>(configuration serverConfiguration: ServerConfiguration = ServerConfiguration(), logger: Logger,
-                                       _ body: @escaping @Sendable (PostgresServerStore) async throws -> T) async throws -> T {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    /// Runs `body` with a client whose pool runs beside it, and stops the pool afterwards.
+    public func withClient<T: Sendable>(logger: Logger, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = makeClient(logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await client.run()
                 return nil
             }
             defer { group.cancelAll() }
-            await PostgresDatabase.started()
-            let store = try await PostgresServerStore.open(client: client, configuration: serverConfiguration, logger: logger)
-            return try await body(store)
+            await Self.started()
+            return try await body(client)
+        }
+    }
+
+    /// Runs `body` with a store on this database.
+    public func withStore<T: Sendable>(configuration serverConfiguration: ServerConfiguration = ServerConfiguration(), logger: Logger,
+                                       _ body: @escaping @Sendable (PostgresServerStore) async throws -> T) async throws -> T {
+        try await withClient(logger: logger) { client in
+            try await body(try await PostgresServerStore.open(client: client, configuration: serverConfiguration, logger: logger))
         }
     }
 
     /// Creates or upgrades the tables; returns the migrations applied.
     public func migrate(logger: Logger) async throws -> [String] {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: [String]?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            await PostgresDatabase.started()
-            return try await PostgresServerStore.migrate(client: client, logger: logger)
-        }
+        try await withClient(logger: logger) { client in try await PostgresServerStore.migrate(client: client, logger: logger) }
     }
 
     /// Lets a client's `run()`, just added to a task group, begin before the first lease (a lease
