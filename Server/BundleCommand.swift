@@ -34,17 +34,17 @@ struct BundleCommand: AsyncParsableCommand {
         }
 
         static func apply(_ bundle: OfflineBundle, file: String, config: ServerConfiguration, _ store: any ServerStore) async throws -> PushResponse {
-                guard let device = try await store.device(bundle.device), device.state == .approved,
-                      device.agreement == bundle.signer.agreementBase64, device.signing == bundle.signer.signingBase64 else {
-                    throw ServerError(.forbidden, "bundle_not_authorised",
-                        "\(file) is signed by a key that is not the approved device \"\(bundle.device.prefix(100))\"'s (unknown, pending, revoked, or another key): not applied")
-                }
-                guard let token = try await store.tokens().first(where: { $0.name == bundle.device && $0.revokedAt == nil }) else {
-                    throw ServerError(.forbidden, "bundle_not_authorised", "the token of \"\(bundle.device)\" is revoked: not applied")
-                }
-                let batch = try PushPlanner.plan(bundle.push, now: config.clock(), maxDriftMillis: config.maxDriftMillis,
-                                                 maxBatchChanges: max(config.maxBatchChanges, 1_000_000))
-                return try await store.push(batch, token: token)
+            guard let device = try await store.device(bundle.device), device.state == .approved,
+                  device.agreement == bundle.signer.agreementBase64, device.signing == bundle.signer.signingBase64 else {
+                throw ServerError(.forbidden, "bundle_not_authorised",
+                    "\(file) is signed by a key that is not the approved device \"\(bundle.device.prefix(100))\"'s (unknown, pending, revoked, or another key): not applied")
+            }
+            guard let token = try await store.tokens().first(where: { $0.name == bundle.device && $0.revokedAt == nil }) else {
+                throw ServerError(.forbidden, "bundle_not_authorised", "the token of \"\(bundle.device)\" is revoked: not applied")
+            }
+            let batch = try PushPlanner.plan(bundle.push, now: config.clock(), maxDriftMillis: config.maxDriftMillis,
+                                             maxBatchChanges: max(config.maxBatchChanges, 1_000_000))
+            return try await store.push(batch, token: token)
         }
     }
 }
