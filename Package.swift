@@ -161,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-load",
             dependencies: [
-                "FieldbookModel", "SealedSync",
+                "FieldbookModel", "SealedSync", "SyncCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

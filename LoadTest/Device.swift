@@ -5,6 +5,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import SealedSync
+import SyncCore
 
 /// One simulated device: pushes new persons (about 20 field changes a push) and edits of its own
 /// earlier ones, sealed, then pulls, with pauses; fails over to another server when its server
@@ -38,7 +39,7 @@ struct Device: Sendable {
     static let fields = ["region", "name", "born", "sex", "occupation"]
 
     func run(until deadline: Date, seed: UInt64) async -> Outcome {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var out = Outcome()
         if observer { out.held = [:] }
         let site = SiteID.random()
@@ -164,18 +165,5 @@ struct Device: Sendable {
     static func keep(_ v: Version, _ row: String, _ field: String, _ state: inout [String: [String: Version]]) {
         if let held = state[row]?[field], (held.hlc, held.site) >= (v.hlc, v.site) { return }
         state[row, default: [:]][field] = v
-    }
-}
-
-/// SplitMix64, seeded: the load test's schedules are reproducible.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

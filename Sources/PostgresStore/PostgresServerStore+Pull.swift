@@ -22,7 +22,7 @@ extension PostgresServerStore {
                                                              logger: self.logger).decode((String?, String?).self) {
                     stored = SiteLineage(last: l, previous: p)
                 }
-                if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw Self.forked(requester) }
+                if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
                 for try await idx in try await conn.query("SELECT idx FROM fb_site WHERE site = \(requester.description)::uuid",
                                                           logger: self.logger).decode(Int32.self) { origin = idx }
             }
@@ -80,8 +80,7 @@ extension PostgresServerStore {
     /// older backup, or another store): its epoch must be known, and it must not pass where the
     /// next epoch began.
     func check(_ cursor: StoreCursor, _ conn: PostgresConnection) async throws {
-        let reset = ServerError(.conflict, "cursor_reset",
-            "the cursor was issued by another store, or by this one before it was restored from an older backup; pull again without a cursor")
+        let reset = ServerError.cursorReset
         guard cursor.store == site, let xid = cursor.xid else { throw reset }
         let e = Int64(bitPattern: cursor.epoch)
         var n: Int64? = nil

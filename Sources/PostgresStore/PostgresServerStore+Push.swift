@@ -21,7 +21,7 @@ extension PostgresServerStore {
                 (held, owner, stored) = (p, t, SiteLineage(last: l, previous: lp))
             }
             let lineage = SiteLineage.push(stored: stored, claim: batch.lineage)
-            if lineage == .forked { throw Self.forked(batch.site) }
+            if lineage == .forked { throw ServerError.siteForked(batch.site) }
             if batch.from > held {
                 throw ServerError(.conflict, "sequence_gap",
                     "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
@@ -42,10 +42,6 @@ extension PostgresServerStore {
         }
     }
 
-    static func forked(_ site: SiteID) -> ServerError {
-        ServerError(.conflict, "site_forked",
-            "site \(site) is used by more than one replica (one restored from an older backup, or copied to another device): this replica does not have every push this server accepted under it. Take a new site id, then push and pull everything again (fieldbook sync does this by itself)")
-    }
 
     /// The index of `site` in `fb_site` (added when new), its device name set when one is given.
     func siteIndex(_ site: SiteID, name: String?, _ conn: PostgresConnection) async throws -> Int32 {

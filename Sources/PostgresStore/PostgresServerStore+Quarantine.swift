@@ -31,7 +31,7 @@ extension PostgresServerStore {
 
     public func releaseQuarantine(_ which: QuarantineSelection) async throws -> Int {
         if case .one(let id) = which, try await quarantine().first(where: { $0.id == id }) == nil {
-            throw ServerError(.notFound, "not_found", "no quarantined change with id \(id); see `fieldbook-server quarantine list`")
+            throw ServerError.noQuarantined(id)
         }
         return try await release(force: true, due: .max, only: which == .all ? nil : which)
     }
@@ -48,7 +48,7 @@ extension PostgresServerStore {
             return n
         }
         if case .one(let id) = which, n == 0 {
-            throw ServerError(.notFound, "not_found", "no quarantined change with id \(id); see `fieldbook-server quarantine list`")
+            throw ServerError.noQuarantined(id)
         }
         return n
     }

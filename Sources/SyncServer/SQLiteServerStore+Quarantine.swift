@@ -33,7 +33,7 @@ extension SQLiteServerStore {
 
     public func releaseQuarantine(_ which: QuarantineSelection) throws -> Int {
         if case .one(let id) = which, try quarantine().first(where: { $0.id == id }) == nil {
-            throw ServerError(.notFound, "not_found", "no quarantined change with id \(id); see `fieldbook-server quarantine list`")
+            throw ServerError.noQuarantined(id)
         }
         return try release(force: true, due: .max, only: which == .all ? nil : which)
     }
@@ -49,7 +49,7 @@ extension SQLiteServerStore {
             }
         }
         if case .one(let id) = which, n == 0 {
-            throw ServerError(.notFound, "not_found", "no quarantined change with id \(id); see `fieldbook-server quarantine list`")
+            throw ServerError.noQuarantined(id)
         }
         return n
     }

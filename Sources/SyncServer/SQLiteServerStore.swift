@@ -80,7 +80,7 @@ public final class SQLiteServerStore: Sendable {
                 let held: Int64 = siteRow?["position"] ?? 0
                 let lineage = SiteLineage.push(stored: siteRow.map { SiteLineage(last: $0["lineage"], previous: $0["lineage_prev"]) },
                                                claim: batch.lineage)
-                if lineage == .forked { throw Self.forked(batch.site) }
+                if lineage == .forked { throw ServerError.siteForked(batch.site) }
                 if batch.from > held {
                     throw ServerError(.conflict, "sequence_gap",
                         "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
@@ -147,7 +147,7 @@ public final class SQLiteServerStore: Sendable {
                     let stored = try Row.fetchOne(db, sql: "SELECT lineage, lineage_prev FROM _srv_site WHERE site = ?",
                                                   arguments: [requester.description])
                         .map { SiteLineage(last: $0[0], previous: $0[1]) }
-                    if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw Self.forked(requester) }
+                    if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
                 }
                 let epoch = try Int64.fetchOne(db, sql: "SELECT epoch FROM _srv_epoch ORDER BY n DESC LIMIT 1") ?? 0
                 let origin = try requester.flatMap { r in
@@ -160,15 +160,10 @@ public final class SQLiteServerStore: Sendable {
         }
     }
 
-    static func forked(_ site: SiteID) -> ServerError {
-        ServerError(.conflict, "site_forked",
-            "site \(site) is used by more than one replica (one restored from an older backup, or copied to another device): this replica does not have every push this server accepted under it. Take a new site id, then push and pull everything again (fieldbook sync does this by itself)")
-    }
 
     /// Refuses a cursor that this store did not issue in the timeline it has now.
     static func check(_ cursor: StoreCursor, store: SiteID, db: Database) throws {
-        let reset = ServerError(.conflict, "cursor_reset",
-            "the cursor was issued by another store, or by this one before it was restored from an older backup; pull again without a cursor")
+        let reset = ServerError.cursorReset
         guard cursor.store == store, cursor.xid == nil,
               let n = try Int64.fetchOne(db, sql: "SELECT n FROM _srv_epoch WHERE epoch = ?", arguments: [Int64(bitPattern: cursor.epoch)])
         else { throw reset }

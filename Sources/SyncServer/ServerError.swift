@@ -86,3 +86,22 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
+
+/// The refusals every store gives in the same words.
+extension ServerError {
+    /// Two replicas write under one site id (`SiteLineage`).
+    public static func siteForked(_ site: SiteID) -> ServerError {
+        ServerError(.conflict, "site_forked",
+            "site \(site) is used by more than one replica (one restored from an older backup, or copied to another device): this replica does not have every push this server accepted under it. Take a new site id, then push and pull everything again (fieldbook sync does this by itself)")
+    }
+
+    /// A cursor of another store, or of a timeline this one no longer has.
+    public static let cursorReset = ServerError(.conflict, "cursor_reset",
+        "the cursor was issued by another store, or by this one before it was restored from an older backup; pull again without a cursor")
+
+    /// No quarantined change with that id.
+    public static func noQuarantined(_ id: Int64) -> ServerError {
+        ServerError(.notFound, "not_found", "no quarantined change with id \(id); see `fieldbook-server quarantine list`")
+    }
+}
+
