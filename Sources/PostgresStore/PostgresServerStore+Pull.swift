@@ -10,9 +10,34 @@ import SyncServer
 /// later has a smaller xid than any reader has passed, because no reader passes a running one:
 /// no change is ever skipped. (A plain sequence would be: entry 101 can commit after a reader
 /// has read 102.)
+///
+/// The horizon is the cluster's, so a writing transaction of any database in it holds pulls
+/// back. A pull that sees committed entries it may not hand out yet waits (up to `horizonWait`)
+/// for the transactions before them to end, rather than answer "nothing more" while a change
+/// acknowledged before it began is left out.
 extension PostgresServerStore {
     public func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
                      lineage: SiteLineage.Claim) async throws -> PullPage {
+        let deadline = ContinuousClock.now + horizonWait
+        var pause = Duration.milliseconds(5)
+        while true {
+            let (page, heldBack) = try await page(after: cursor, limit: limit, token: token, requester: requester, lineage: lineage)
+            guard heldBack else { return page }
+            guard ContinuousClock.now + pause < deadline else {
+                logger.warning("a pull answers without committed changes that an older transaction, still running, holds back",
+                               metadata: ["waited": "\(horizonWait)"])
+                metrics?.pullHeldBack()
+                return page
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(250))
+        }
+    }
+
+    /// One page below the horizon, and whether committed entries for this requester lie past it
+    /// (held back by an older transaction still running).
+    func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
+              lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: Bool) {
         try await transaction { conn in
             if let cursor { try await self.check(cursor, conn) }
             var origin: Int32? = nil
@@ -46,13 +71,21 @@ extension PostgresServerStore {
             var next = cursor.map { StoreCursor(store: self.site, epoch: epoch, position: $0.position, xid: $0.xid ?? 0) }
                 ?? StoreCursor(store: self.site, epoch: epoch, position: 0, xid: 0)
             if let last = entries.last { (next.xid, next.position) = (last.xid, last.seq) }
+            var heldBack = false
+            if !more {
+                let (x, s) = (String(next.xid ?? 0), next.position)
+                for try await found in try await conn.query("""
+                    SELECT EXISTS (SELECT 1 FROM fb_log WHERE (xid, seq) > (\(x)::xid8, \(s))
+                      AND (\(all) OR region = ANY(\(regions ?? [])::text[])) AND (\(origin == nil) OR origin IS DISTINCT FROM \(origin)))
+                    """, logger: self.logger).decode(Bool.self) { heldBack = found }
+            }
             var builder = PullBuilder()
             for e in entries where origin == nil || e.origin != origin {
                 builder.add(table: e.table, id: e.id, change: try CellCoding.change(e.change))
             }
             var changes = builder.changeset
             changes.siteNames = try await self.names(of: changes.sites, conn)
-            return PullPage(changes: changes, cursor: next, more: more)
+            return (PullPage(changes: changes, cursor: next, more: more), heldBack)
         }
     }
 

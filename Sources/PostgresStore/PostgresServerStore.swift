@@ -23,21 +23,28 @@ public final class PostgresServerStore: ServerStore {
     /// How long a request may wait for a connection from the pool before it is answered
     /// `503 busy` (with `Retry-After`). Default: 10 seconds.
     public let connectionWait: Duration
+    /// How long a pull waits for transactions that began before changes it can see to end (the
+    /// `xid8` horizon is the cluster's: a writing transaction in any database of the cluster
+    /// holds it back). Past it, the pull answers without those changes, and a later pull gets
+    /// them. Default: 5 seconds.
+    public let horizonWait: Duration
 
     init(site: SiteID, client: PostgresClient, configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics?,
-         connectionWait: Duration) {
+         connectionWait: Duration, horizonWait: Duration) {
         self.site = site
         self.client = client
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
         self.connectionWait = connectionWait
+        self.horizonWait = horizonWait
     }
 
     /// Opens the store on a running client: creates or upgrades the tables (`migrate`), and
     /// gives the database a site id on first use.
     public static func open(client: PostgresClient, configuration: ServerConfiguration = ServerConfiguration(),
-                            logger: Logger, metrics: ServerMetrics? = nil, connectionWait: Duration = .seconds(10)) async throws -> PostgresServerStore {
+                            logger: Logger, metrics: ServerMetrics? = nil, connectionWait: Duration = .seconds(10),
+                            horizonWait: Duration = .seconds(5)) async throws -> PostgresServerStore {
         try await migrate(client: client, logger: logger)
         let site = try await client.withTransaction(logger: logger) { conn -> SiteID in
             let fresh = SiteID.random().description
@@ -48,7 +55,7 @@ public final class PostgresServerStore: ServerStore {
             throw ServerError(.internalServerError, "store_failed", "the database's site id is missing or unreadable (fb_meta)")
         }
         return PostgresServerStore(site: site, client: client, configuration: configuration, logger: logger, metrics: metrics,
-                                   connectionWait: connectionWait)
+                                   connectionWait: connectionWait, horizonWait: horizonWait)
     }
 
     /// Creates or upgrades the tables, one migration per transaction, serialised across

@@ -46,5 +46,12 @@ public final class ServerMetrics: Sendable {
                                                helpText: "Requests answered 503 because no database connection came in time")).increment()
     }
 
+    /// Counts a pull answered without committed changes that an older transaction, still
+    /// running past the wait, held back (PostgreSQL store).
+    public func pullHeldBack() {
+        registry.makeCounter(descriptor: .init(namespace: "fieldbook", metricName: "pulls_held_back", unitName: "total",
+                                               helpText: "Pulls answered without committed changes an older running transaction held back")).increment()
+    }
+
     public func text() -> String { registry.emitToString() }
 }

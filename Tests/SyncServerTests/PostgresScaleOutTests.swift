@@ -30,7 +30,7 @@ import Testing
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             await PostgresDatabase.started()
-            let store = try await PostgresServerStore.open(client: client, logger: Self.logger)
+            let store = try await PostgresServerStore.open(client: client, logger: Self.logger, horizonWait: .milliseconds(200))
             try await store.beginEpoch()
             let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
             let writer = SiteID.random()
@@ -59,6 +59,53 @@ import Testing
                     let end = try await store.pull(after: after.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
                     #expect(end.changes.isEmpty && !end.more)
                 }
+            }
+        }
+    }
+
+    /// The horizon is the cluster's: a writing transaction in another database, begun before a
+    /// change was pushed here, holds that change back. A pull that begins while it runs waits
+    /// for it rather than answer "nothing more" without an acknowledged change; a blocker that
+    /// outlasts the wait leaves the change for the next pull, never skipped.
+    @Test func aPullWaitsForAnOlderTransactionElsewhereInTheCluster() async throws {
+        guard TestStore.adminURL != nil else { return }
+        let here = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+        let elsewhere = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await here.run() }
+            group.addTask { await elsewhere.run() }
+            defer { group.cancelAll() }
+            await PostgresDatabase.started()
+            let store = try await PostgresServerStore.open(client: here, logger: Self.logger)
+            let impatient = try await PostgresServerStore.open(client: here, logger: Self.logger, horizonWait: .milliseconds(100))
+            try await store.beginEpoch()
+            let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
+            let writer = SiteID.random()
+            func push(_ id: String) async throws {
+                let change = CellCoding.encode(LoggedChange(cl: 1, h: nowMillis() << 16, s: writer, f: []))
+                try await here.query("INSERT INTO fb_log (tbl, id, region, origin, change) VALUES ('person', \(id), 'almaty', NULL, \(change))",
+                                     logger: Self.logger)
+            }
+            try await elsewhere.withConnection { blocker in
+                try await blocker.query("BEGIN", logger: Self.logger)
+                try await blocker.query("SELECT pg_current_xact_id()", logger: Self.logger)   // a writer: holds the horizon
+                try await push("acknowledged")
+                let start = ContinuousClock.now
+                let pull = Task { try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent) }
+                try await Task.sleep(for: .milliseconds(400))
+                try await blocker.query("COMMIT", logger: Self.logger)
+                let page = try await pull.value
+                #expect(page.changes.tables.flatMap(\.rows).map(\.id) == ["acknowledged"], "the pull waited for the older transaction")
+                #expect(ContinuousClock.now - start >= .milliseconds(400))
+
+                try await blocker.query("BEGIN", logger: Self.logger)
+                try await blocker.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                try await push("later")
+                let early = try await impatient.pull(after: page.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                #expect(early.changes.isEmpty && !early.more, "past the wait: answered without it")
+                try await blocker.query("COMMIT", logger: Self.logger)
+                let next = try await impatient.pull(after: early.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                #expect(next.changes.tables.flatMap(\.rows).map(\.id) == ["later"], "and not skipped: the next pull has it")
             }
         }
     }
@@ -204,7 +251,7 @@ import Testing
         for db in [m, c] { ok(try cli.run(["remote", "set-url", "hq", server.url], db: db)) }
         // No new approval, no new token: the devices, their keys and tokens came along.
         let edited = ok(try cli.run(["list", "persons", "--json"], db: m)).stdout
-        let p = (try JSONSerialization.jsonObject(with: Data(edited.utf8)) as! [[String: Any]])[0]["id"] as! String
+        let p = try #require((try JSONSerialization.jsonObject(with: Data(edited.utf8)) as? [[String: Any]])?.first?["id"] as? String)
         ok(try cli.run(["edit", p, "--set", "occupation=moved with the store"], db: m))
         ok(try cli.run(["sync"], db: m), "monitor after the move")
         let again = ok(try cli.run(["sync"], db: c), "coordinator after the move")
