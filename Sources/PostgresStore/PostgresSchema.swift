@@ -8,7 +8,7 @@
 ///   (`xid8`) — the pull cursor is (xid, seq) and a pull reads only below the oldest transaction
 ///   still running, so a change that commits late is never skipped (docs/PROTOCOL.md).
 /// - `fb_site`: site ids by index, with their (sealed) device names.
-/// - `srv_*`: tokens (hashes), site positions and lineage, quarantine, epochs, devices, wrapped
+/// - `srv_*`: tokens (hashes), site positions, lineage and `fb_site` index, quarantine, epochs, devices, wrapped
 ///   keys, region key epochs, rosters — what the embedded store keeps, the same way.
 enum PostgresSchema {
     static let migrations: [(name: String, sql: [String])] = [
@@ -59,6 +59,13 @@ enum PostgresSchema {
             """,
             "CREATE TABLE IF NOT EXISTS srv_region_epoch (region text PRIMARY KEY, epoch bigint NOT NULL)",
             "CREATE TABLE IF NOT EXISTS srv_roster (sender text PRIMARY KEY, roster bytea NOT NULL, updated_at text NOT NULL)",
+        ]),
+        // Fewer reads per request: a site's `fb_site` index kept with its position (filled on
+        // its next push), a region's pull found by index, a push's held rows by key.
+        ("fieldbook v2", [
+            "ALTER TABLE srv_site ADD COLUMN IF NOT EXISTS origin integer",
+            "CREATE INDEX IF NOT EXISTS fb_log_region ON fb_log (region, xid, seq)",
+            "CREATE INDEX IF NOT EXISTS srv_quarantine_row ON srv_quarantine (tbl, row_id)",
         ]),
     ]
 }

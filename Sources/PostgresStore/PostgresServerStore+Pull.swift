@@ -35,34 +35,49 @@ extension PostgresServerStore {
     }
 
     /// One page below the horizon, and whether committed entries for this requester lie past it
-    /// (held back by an older transaction still running).
+    /// (held back by an older transaction still running). Three or four reads, no transaction:
+    /// each stands on its own (the cursor's check, the requester's lineage, the page).
     func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
               lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: Bool) {
-        try await transaction { conn in
-            if let cursor { try await self.check(cursor, conn) }
+        try await reading { conn in
+            let epoch = try await self.checkedEpoch(cursor, conn)
             var origin: Int32? = nil
             if let requester {
+                let uuid = requester.description
                 var stored: SiteLineage? = nil
-                for try await (l, p) in try await conn.query("SELECT lineage, lineage_prev FROM srv_site WHERE site = \(requester.description)",
-                                                             logger: self.logger).decode((String?, String?).self) {
-                    stored = SiteLineage(last: l, previous: p)
+                let rows = try await conn.query("""
+                    SELECT s.site IS NOT NULL, s.lineage, s.lineage_prev, coalesce(s.origin, f.idx) FROM (SELECT 1) AS one
+                    LEFT JOIN srv_site s ON s.site = \(uuid) LEFT JOIN fb_site f ON f.site = \(uuid)::uuid
+                    """, logger: self.logger)
+                for try await (pushed, l, p, idx) in rows.decode((Bool, String?, String?, Int32?).self) {
+                    if pushed { stored = SiteLineage(last: l, previous: p) }
+                    origin = idx
                 }
                 if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
-                for try await idx in try await conn.query("SELECT idx FROM fb_site WHERE site = \(requester.description)::uuid",
-                                                          logger: self.logger).decode(Int32.self) { origin = idx }
             }
-            let epoch = try await self.currentEpoch(conn)
             let (afterXid, afterSeq) = (String(cursor?.xid ?? 0), cursor?.position ?? 0)
-            let regions = token.scope.map { Array($0) }
-            let all = regions == nil
-            let rows = try await conn.query("""
-                SELECT xid::text, seq, tbl, id, origin, change FROM fb_log
-                WHERE (xid, seq) > (\(afterXid)::xid8, \(afterSeq)) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-                  AND (\(all) OR region = ANY(\(regions ?? [])::text[]))
-                ORDER BY xid, seq LIMIT \(limit + 1)
-                """, logger: self.logger)
+            // In (xid, seq) order the entries below the horizon come first: the page is the ready
+            // prefix; an entry past it means more is committed but held back.
+            let head = """
+                WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
+                SELECT l.xid::text, l.seq, l.tbl, l.id, l.origin, l.change, l.xid < h.x FROM fb_log l, h WHERE
+                """
+            let query: PostgresQuery = if let scope = token.scope {
+                """
+                \(unescaped: head) l.region = ANY(\(Array(scope))::text[]) AND (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq))
+                ORDER BY l.xid, l.seq LIMIT \(limit + 1)
+                """
+            } else {
+                "\(unescaped: head) (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq)) ORDER BY l.xid, l.seq LIMIT \(limit + 1)"
+            }
+            let rows = try await conn.query(query, logger: self.logger)
             var entries: [(xid: UInt64, seq: Int64, table: String, id: String, origin: Int32?, change: Data)] = []
-            for try await (x, s, t, id, o, c) in rows.decode((String, Int64, String, String, Int32?, Data).self) {
+            var heldBack = false
+            for try await (x, s, t, id, o, c, ready) in rows.decode((String, Int64, String, String, Int32?, Data, Bool).self) {
+                guard !heldBack, ready else {
+                    heldBack = heldBack || origin == nil || o != origin
+                    continue
+                }
                 guard let xid = UInt64(x) else { continue }
                 entries.append((xid, s, t, id, o, c))
             }
@@ -71,14 +86,6 @@ extension PostgresServerStore {
             var next = cursor.map { StoreCursor(store: self.site, epoch: epoch, position: $0.position, xid: $0.xid ?? 0) }
                 ?? StoreCursor(store: self.site, epoch: epoch, position: 0, xid: 0)
             if let last = entries.last { (next.xid, next.position) = (last.xid, last.seq) }
-            var heldBack = false
-            if !more {
-                let (x, s) = (String(next.xid ?? 0), next.position)
-                for try await found in try await conn.query("""
-                    SELECT EXISTS (SELECT 1 FROM fb_log WHERE (xid, seq) > (\(x)::xid8, \(s))
-                      AND (\(all) OR region = ANY(\(regions ?? [])::text[])) AND (\(origin == nil) OR origin IS DISTINCT FROM \(origin)))
-                    """, logger: self.logger).decode(Bool.self) { heldBack = found }
-            }
             var builder = PullBuilder()
             for e in entries where origin == nil || e.origin != origin {
                 builder.add(table: e.table, id: e.id, change: try CellCoding.change(e.change))
@@ -101,36 +108,33 @@ extension PostgresServerStore {
 
     // MARK: Epochs
 
-    /// The epoch cursors are issued in: the latest any server began.
-    func currentEpoch(_ conn: PostgresConnection) async throws -> UInt64 {
-        for try await e in try await conn.query("SELECT epoch FROM srv_epoch ORDER BY n DESC LIMIT 1", logger: logger).decode(Int64.self) {
-            return UInt64(bitPattern: e)
-        }
-        return 0
-    }
-
-    /// Refuses a cursor this database did not issue in the timeline it has now (restored from an
-    /// older backup, or another store): its epoch must be known, and it must not pass where the
-    /// next epoch began.
-    func check(_ cursor: StoreCursor, _ conn: PostgresConnection) async throws {
+    /// The epoch cursors are issued in (the latest any server began), after refusing a cursor
+    /// this database did not issue in the timeline it has now (restored from an older backup,
+    /// or another store): its epoch must be known, and it must not pass where the next epoch
+    /// began. One read.
+    func checkedEpoch(_ cursor: StoreCursor?, _ conn: PostgresConnection) async throws -> UInt64 {
         let reset = ServerError.cursorReset
-        guard cursor.store == site, let xid = cursor.xid else { throw reset }
-        let e = Int64(bitPattern: cursor.epoch)
-        var n: Int64? = nil
-        for try await v in try await conn.query("SELECT n FROM srv_epoch WHERE epoch = \(e)", logger: logger).decode(Int64.self) { n = v }
-        guard let n else { throw reset }
-        var end: (UInt64, Int64)? = nil
-        for try await (x, s) in try await conn.query("SELECT start_xid::text, start_seq FROM srv_epoch WHERE n > \(n) ORDER BY n LIMIT 1",
-                                                     logger: logger).decode((String, Int64).self) {
-            end = (UInt64(x) ?? 0, s)
+        if let cursor, cursor.store != site || cursor.xid == nil { throw reset }
+        let e = Int64(bitPattern: cursor?.epoch ?? 0)
+        let rows = try await conn.query("""
+            WITH c AS (SELECT n FROM srv_epoch WHERE epoch = \(e)),
+                 nx AS (SELECT start_xid, start_seq FROM srv_epoch WHERE n > (SELECT n FROM c) ORDER BY n LIMIT 1),
+                 lg AS (SELECT xid, seq FROM fb_log ORDER BY xid DESC, seq DESC LIMIT 1)
+            SELECT (SELECT epoch FROM srv_epoch ORDER BY n DESC LIMIT 1), (SELECT n FROM c),
+                   coalesce((SELECT start_xid FROM nx), (SELECT xid FROM lg))::text, coalesce((SELECT start_seq FROM nx), (SELECT seq FROM lg))
+            """, logger: logger)
+        var current: UInt64 = 0
+        var known = false
+        var end: (UInt64, Int64) = (0, 0)
+        for try await (latest, n, x, s) in rows.decode((Int64?, Int64?, String?, Int64?).self) {
+            current = latest.map { UInt64(bitPattern: $0) } ?? 0
+            known = n != nil
+            end = (x.flatMap { UInt64($0) } ?? 0, s ?? 0)
         }
-        if end == nil {
-            for try await (x, s) in try await conn.query("SELECT xid::text, seq FROM fb_log ORDER BY xid DESC, seq DESC LIMIT 1",
-                                                         logger: logger).decode((String, Int64).self) {
-                end = (UInt64(x) ?? 0, s)
-            }
+        if let cursor {
+            guard known, let xid = cursor.xid, (xid, cursor.position) <= end else { throw reset }
         }
-        guard (xid, cursor.position) <= (end ?? (0, 0)) else { throw reset }
+        return current
     }
 
     /// Begins a new epoch (a server process opened the store): cursors of a timeline this

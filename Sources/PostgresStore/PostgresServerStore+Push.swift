@@ -10,15 +10,18 @@ extension PostgresServerStore {
     public func push(_ batch: PushBatch, token: TokenInfo) async throws -> PushResponse {
         try await transaction { conn in
             let site = batch.site.description
-            // One push per site at a time: its row is locked for the whole transaction.
-            try await conn.query("INSERT INTO srv_site (site, position) VALUES (\(site), 0) ON CONFLICT (site) DO NOTHING", logger: self.logger)
+            // One push per site at a time: its row is made or locked, and read, in one statement
+            // and stays locked for the whole transaction.
             var held: Int64 = 0
             var owner: String? = nil
             var stored: SiteLineage? = nil
-            let rows = try await conn.query("SELECT position, token, lineage, lineage_prev FROM srv_site WHERE site = \(site) FOR UPDATE",
-                                            logger: self.logger)
-            for try await (p, t, l, lp) in rows.decode((Int64, String?, String?, String?).self) {
-                (held, owner, stored) = (p, t, SiteLineage(last: l, previous: lp))
+            var known: Int32? = nil
+            let rows = try await conn.query("""
+                INSERT INTO srv_site AS s (site, position) VALUES (\(site), 0) ON CONFLICT (site) DO UPDATE SET position = s.position
+                RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin
+                """, logger: self.logger)
+            for try await (p, t, l, lp, o) in rows.decode((Int64, String?, String?, String?, Int32?).self) {
+                (held, owner, stored, known) = (p, t, SiteLineage(last: l, previous: lp), o)
             }
             let lineage = SiteLineage.push(stored: stored, claim: batch.lineage)
             if lineage == .forked { throw ServerError.siteForked(batch.site) }
@@ -28,15 +31,19 @@ extension PostgresServerStore {
             }
             let facts = try await self.facts(for: [batch.changes] + batch.quarantined.map(\.row), siteOwner: owner, conn)
             let plan = try PushAuthorizer.authorize(batch, token: token, facts: facts, serverSite: self.site)
-            let origin = try await self.siteIndex(batch.site, name: nil, conn)
+            var origin = known
+            if origin == nil { origin = try await self.siteIndex(batch.site, name: nil, conn) }
             let report = try await self.apply(plan.apply, origin: origin, conn)
             try await self.hold(plan.hold, site: batch.site, token: token, conn)
             let position = max(held, batch.to)
-            try await conn.query("UPDATE srv_site SET position = \(position), token = coalesce(token, \(token.name)) WHERE site = \(site)",
-                                 logger: self.logger)
-            if case let .accept(l) = lineage {
-                try await conn.query("UPDATE srv_site SET lineage = \(l.last), lineage_prev = \(l.previous) WHERE site = \(site)", logger: self.logger)
-            }
+            var accepted: SiteLineage? = nil
+            if case let .accept(l) = lineage { accepted = l }
+            try await conn.query("""
+                UPDATE srv_site SET position = \(position), token = coalesce(token, \(token.name)), origin = \(origin),
+                    lineage = CASE WHEN \(accepted != nil) THEN \(accepted?.last) ELSE lineage END,
+                    lineage_prev = CASE WHEN \(accepted != nil) THEN \(accepted?.previous) ELSE lineage_prev END
+                WHERE site = \(site)
+                """, logger: self.logger)
             return PushResponse(applied: report.applied, ignored: report.ignored + plan.dropped,
                                 quarantined: plan.hold.map(\.note), position: position)
         }
@@ -56,41 +63,41 @@ extension PostgresServerStore {
 
     /// What authorising `changesets` needs, read in the push's transaction: the server's record of
     /// every row they name and of the parents their new child rows name, the quarantined rows, the epochs.
+    /// In one statement: the named rows and every parent the batch's child rows name (a
+    /// superset of what the authoriser looks up), which of the named rows have changes held, and
+    /// every region's key epoch.
     func facts(for changesets: [Changeset], siteOwner: String?, _ conn: PostgresConnection) async throws -> PushFacts {
         var facts = PushFacts(siteOwner: siteOwner)
         var named: [RowKey] = []
-        for cs in changesets { for t in cs.tables { for r in t.rows { named.append(RowKey(t.table, r.id)) } } }
-        for (k, row) in try await heldRows(named, conn) { facts.held[k] = row }
-        var parents: [RowKey] = []
+        var rows: [RowKey] = []
         for cs in changesets {
             for t in cs.tables {
+                for r in t.rows { named.append(RowKey(t.table, r.id)) }
                 guard let schema = try? FieldbookSchema.sealedTable(named: t.table), let p = schema.parent,
                       let pf = t.fields.firstIndex(of: p.column) else { continue }
-                for rc in t.rows where facts.held[RowKey(t.table, rc.id)] == nil {
-                    if let pid = rc.fields.first(where: { $0.field == pf })?.value.text { parents.append(RowKey(p.table, pid)) }
+                for rc in t.rows {
+                    if let pid = rc.fields.first(where: { $0.field == pf })?.value.text { rows.append(RowKey(p.table, pid)) }
                 }
             }
         }
-        for (k, row) in try await heldRows(parents, conn) { facts.held[k] = row }
-        for try await (t, id) in try await conn.query("SELECT tbl, row_id FROM srv_quarantine", logger: logger).decode((String, String).self) {
-            facts.quarantined.insert(RowKey(t, id))
-        }
-        facts.epochs = try await Self.epochs(conn, logger: logger)
-        return facts
-    }
-
-    func heldRows(_ keys: [RowKey], _ conn: PostgresConnection) async throws -> [RowKey: HeldRow] {
-        guard !keys.isEmpty else { return [:] }
-        let (tables, ids) = (keys.map(\.table), keys.map(\.id))
-        var out: [RowKey: HeldRow] = [:]
-        let rows = try await conn.query("""
-            SELECT r.tbl, r.id, r.region, r.parent FROM fb_row r JOIN unnest(\(tables)::text[], \(ids)::text[]) AS k(tbl, id)
-            ON r.tbl = k.tbl AND r.id = k.id
+        rows += named
+        let found = try await conn.query("""
+            SELECT 0, r.tbl, r.id, r.region, r.parent FROM fb_row r JOIN unnest(\(rows.map(\.table))::text[], \(rows.map(\.id))::text[]) AS k(tbl, id)
+                ON r.tbl = k.tbl AND r.id = k.id
+            UNION ALL
+            SELECT 1, q.tbl, q.row_id, NULL, NULL FROM srv_quarantine q
+                JOIN unnest(\(named.map(\.table))::text[], \(named.map(\.id))::text[]) AS k(tbl, id) ON q.tbl = k.tbl AND q.row_id = k.id
+            UNION ALL
+            SELECT 2, region, '', epoch::text, NULL FROM srv_region_epoch
             """, logger: logger)
-        for try await (t, id, region, parent) in rows.decode((String, String, String?, String?).self) {
-            out[RowKey(t, id)] = HeldRow(region: region, parent: parent)
+        for try await (kind, t, id, a, b) in found.decode((Int32, String, String, String?, String?).self) {
+            switch kind {
+            case 0: facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
+            case 1: facts.quarantined.insert(RowKey(t, id))
+            default: facts.epochs[t] = a.flatMap(Int64.init).map { UInt32(clamping: $0) }
+            }
         }
-        return out
+        return facts
     }
 
     static func epochs(_ conn: PostgresConnection, logger: Logger) async throws -> [String: UInt32] {
@@ -181,20 +188,19 @@ extension PostgresServerStore {
                             CellCoding.encode(LoggedChange(cl: plan.cl, h: plan.existence.hlc.rawValue, s: plan.existence.site, f: taken))))
             }
         }
-        // Two statements whatever the batch's size: every changed row written back as it
-        // stands now, and the log entries in the order the changes were applied.
+        // One statement whatever the batch's size: every changed row written back as it stands
+        // now, and the log entries in the order the changes were applied.
         if !changed.isEmpty {
             let rows = changed.sorted { ($0.table, $0.id) < ($1.table, $1.id) }.map { state[$0]! }
             let cells = rows.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
             try await conn.query("""
-                INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
-                SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
-                FROM unnest(\(rows.map(\.table))::text[], \(rows.map(\.id))::text[], \(rows.map { $0.region ?? "" })::text[],
-                            \(rows.map { $0.parent ?? "" })::text[], \(rows.map(\.cl))::bigint[], \(rows.map { $0.existence.hlc.rawValue })::bigint[],
-                            \(rows.map { $0.existence.site.description })::text[], \(cells)::bytea[]) AS x(t, i, r, p, c, h, s, b)
-                ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells
-                """, logger: logger)
-            try await conn.query("""
+                WITH written AS (
+                    INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
+                    SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
+                    FROM unnest(\(rows.map(\.table))::text[], \(rows.map(\.id))::text[], \(rows.map { $0.region ?? "" })::text[],
+                                \(rows.map { $0.parent ?? "" })::text[], \(rows.map(\.cl))::bigint[], \(rows.map { $0.existence.hlc.rawValue })::bigint[],
+                                \(rows.map { $0.existence.site.description })::text[], \(cells)::bytea[]) AS x(t, i, r, p, c, h, s, b)
+                    ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells)
                 INSERT INTO fb_log (tbl, id, region, origin, change)
                 SELECT t, i, NULLIF(r, ''), \(origin), b
                 FROM unnest(\(log.map(\.0))::text[], \(log.map(\.1))::text[], \(log.map(\.2))::text[],

@@ -19,7 +19,11 @@ extension PostgresServerStore {
         }
     }
 
+    /// Asked before every push and pull; looks at most once a second (by `now`) per process: a
+    /// held change waits a second longer at most, and a busy server reads the quarantine table
+    /// once a second, not once a request.
     public func releaseDue(now: Int64) async throws -> Int {
+        guard releaseLooked.advance(to: now, every: 1000) else { return 0 }
         let due = now + configuration.maxDriftMillis
         let any = try await reading { conn in
             for try await b in try await conn.query("SELECT EXISTS (SELECT 1 FROM srv_quarantine WHERE error IS NULL AND newest <= \(due))",

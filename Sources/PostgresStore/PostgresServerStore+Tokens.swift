@@ -8,12 +8,16 @@ extension PostgresServerStore {
         TokenInfo(name: name, regions: regions.split(separator: ",").map(String.init), coordinator: coordinator, createdAt: created, revokedAt: revoked)
     }
 
-    public func token(hash: [UInt8]) async throws -> TokenInfo? {
+    public func credential(hash: [UInt8]) async throws -> Credential? {
         let h = Data(hash)
         return try await reading { conn in
-            let rows = try await conn.query(
-                "SELECT name, regions, coordinator, created_at, revoked_at FROM srv_token WHERE hash = \(h) AND revoked_at IS NULL", logger: self.logger)
-            for try await (n, r, c, t, v) in rows.decode((String, String, Bool, String, String?).self) { return Self.tokenInfo(n, r, c, t, v) }
+            let rows = try await conn.query("""
+                SELECT t.name, t.regions, t.coordinator, t.created_at, t.revoked_at, d.state FROM srv_token t
+                LEFT JOIN srv_device d ON d.token = t.name WHERE t.hash = \(h) AND t.revoked_at IS NULL
+                """, logger: self.logger)
+            for try await (n, r, c, t, v, state) in rows.decode((String, String, Bool, String, String?, String?).self) {
+                return Credential(token: Self.tokenInfo(n, r, c, t, v), deviceRevoked: state == DeviceInfo.State.revoked.rawValue)
+            }
             return nil
         }
     }

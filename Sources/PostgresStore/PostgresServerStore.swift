@@ -28,6 +28,8 @@ public final class PostgresServerStore: ServerStore {
     /// holds it back). Past it, the pull answers without those changes, and a later pull gets
     /// them. Default: 5 seconds.
     public let horizonWait: Duration
+    /// When `releaseDue` last looked at the quarantine.
+    let releaseLooked = LastLook()
 
     init(site: SiteID, client: PostgresClient, configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics?,
          connectionWait: Duration, horizonWait: Duration) {
@@ -158,6 +160,22 @@ public final class PostgresServerStore: ServerStore {
                 if let value = next { return value }
             }
             throw ServerError.busy
+        }
+    }
+}
+
+/// When something was last done, to do it at most so often.
+final class LastLook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: Int64?
+
+    /// True (and `now` becomes the last time) when `every` has passed since the last time, or
+    /// the clock went back.
+    func advance(to now: Int64, every: Int64) -> Bool {
+        lock.withLock {
+            if let last, now >= last, now - last < every { return false }
+            last = now
+            return true
         }
     }
 }

@@ -55,9 +55,9 @@ extension SyncRoutes {
     /// (403 `device_revoked`) on every route, push and pull included.
     func authenticated(_ request: Request) async throws -> TokenInfo {
         try checkVersions(request)
-        let token = try await authenticate(request)
-        let store = self.store
-        if try await store.device(token.name)?.state == .revoked {
+        let credential = try await authenticate(request)
+        let token = credential.token
+        if credential.deviceRevoked {
             throw ServerError(.forbidden, "device_revoked",
                 "the device of token \"\(token.name)\" was revoked by a coordinator; it may no longer push, pull or receive keys")
         }

@@ -24,7 +24,7 @@ extension SQLiteServerStore: ServerStore {
 
     public func releaseDue(now: Int64) async throws -> Int { try await offload { try self.releaseDue(now: now) } }
     public func held(site: SiteID, token: TokenInfo) async throws -> [QuarantineNote] { try await offload { try self.held(site: site, token: token) } }
-    public func token(hash: [UInt8]) async throws -> TokenInfo? { try await offload { try self.token(hash: hash) } }
+    public func credential(hash: [UInt8]) async throws -> Credential? { try await offload { try self.credential(hash: hash) } }
     public func createToken(name: String, hash: [UInt8], regions: [String], coordinator: Bool) async throws -> TokenInfo {
         try await offload { try self.createToken(name: name, hash: hash, regions: regions, coordinator: coordinator) }
     }

@@ -5,10 +5,15 @@ import ReplicaStore
 
 /// Device tokens: only their SHA-256 is stored; revoked tokens keep their name.
 extension SQLiteServerStore {
-    public func token(hash: [UInt8]) throws -> TokenInfo? {
+    public func credential(hash: [UInt8]) throws -> Credential? {
         try mapped {
             try replica.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM _srv_token WHERE hash = ? AND revoked_at IS NULL", arguments: [Data(hash)]).map(Self.token)
+                try Row.fetchOne(db, sql: """
+                    SELECT t.*, d.state AS device_state FROM _srv_token t LEFT JOIN _srv_device d ON d.token = t.name
+                    WHERE t.hash = ? AND t.revoked_at IS NULL
+                    """, arguments: [Data(hash)]).map { r in
+                    Credential(token: Self.token(r), deviceRevoked: (r["device_state"] as String?) == DeviceInfo.State.revoked.rawValue)
+                }
             }
         }
     }

@@ -87,8 +87,9 @@ public protocol ServerStore: Sendable {
     func releaseDue(now: Int64) async throws -> Int
     /// The quarantined changes pushed under `site` by `token` (what a device is told is held).
     func held(site: SiteID, token: TokenInfo) async throws -> [QuarantineNote]
-    /// The token with this hash, if it exists and is not revoked.
-    func token(hash: [UInt8]) async throws -> TokenInfo?
+    /// The token with this hash, if it exists and is not revoked, and whether its device was
+    /// revoked — what every request needs to know, in one read.
+    func credential(hash: [UInt8]) async throws -> Credential?
     func createToken(name: String, hash: [UInt8], regions: [String], coordinator: Bool) async throws -> TokenInfo
     func tokens() async throws -> [TokenInfo]
     func revokeToken(name: String) async throws

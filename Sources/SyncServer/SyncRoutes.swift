@@ -51,11 +51,11 @@ public struct SyncRoutes: Sendable {
         return router
     }
 
-    func authenticate(_ request: Request) async throws -> TokenInfo {
+    func authenticate(_ request: Request) async throws -> Credential {
         guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") else { throw ServerError.unauthorized }
         let hash = [UInt8](Tokens.hash(String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)))
-        guard let token = try await store.token(hash: hash) else { throw ServerError.unauthorized }
-        return token
+        guard let credential = try await store.credential(hash: hash) else { throw ServerError.unauthorized }
+        return credential
     }
 
     /// Checks the protocol and schema headers; returns the client's schema version (this

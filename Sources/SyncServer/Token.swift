@@ -3,6 +3,18 @@ import FieldbookModel
 import Foundation
 
 /// What a device token allows.
+/// A request's bearer as the store knows it: a token that is not revoked, and whether a
+/// coordinator revoked its device (then it may do nothing: 403 `device_revoked`).
+public struct Credential: Sendable, Equatable {
+    public var token: TokenInfo
+    public var deviceRevoked: Bool
+
+    public init(token: TokenInfo, deviceRevoked: Bool) {
+        self.token = token
+        self.deviceRevoked = deviceRevoked
+    }
+}
+
 public struct TokenInfo: Sendable, Equatable, Codable {
     public var name: String
     /// The regions it may push and pull; `*` (coordinators only) means every region.
