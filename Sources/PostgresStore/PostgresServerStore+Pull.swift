@@ -90,7 +90,7 @@ extension PostgresServerStore {
             for e in entries where origin == nil || e.origin != origin {
                 builder.add(table: e.table, id: e.id, change: try CellCoding.change(e.change))
             }
-            var changes = builder.changeset
+            var changes = builder.changeset(current: try await self.storedRows(builder.rows, conn))
             changes.siteNames = try await self.names(of: changes.sites, conn)
             return (PullPage(changes: changes, cursor: next, more: more), heldBack)
         }
@@ -153,57 +153,47 @@ extension PostgresServerStore {
     }
 }
 
-/// Gathers log entries into a changeset: one table section per table, fields by column name,
-/// sites by index.
+/// A pull page as the embedded store makes it (`Replica.changes(since:)`): every row that the
+/// page's entries changed, once, as it stands now — its causal length and existence version, and
+/// each field those entries changed with its current winner. A value that lost before the page
+/// was read is never sent (the receiver would record a conflict no other store shows it).
 struct PullBuilder {
-    private var sites: [SiteID] = []
-    private var siteIndex: [SiteID: Int] = [:]
-    private var tables: [TableChanges] = []
-    private var tableIndex: [String: Int] = [:]
-    private var rowIndex: [RowKey: Int] = [:]
+    private var keys: [RowKey] = []
+    private var masks: [RowKey: Set<Int>] = [:]
 
-    mutating func site(_ s: SiteID) -> Int {
-        if let i = siteIndex[s] { return i }
-        siteIndex[s] = sites.count
-        sites.append(s)
-        return sites.count - 1
-    }
-
+    /// Notes a log entry's row and the fields it changed.
     mutating func add(table: String, id: String, change: LoggedChange) {
-        guard let schema = try? FieldbookSchema.sealedTable(named: table) else { return }
-        let t: Int
-        if let i = tableIndex[table] { t = i } else {
-            t = tables.count
-            tableIndex[table] = t
-            tables.append(TableChanges(table: table, fields: schema.columnNames))
-        }
-        let existence = site(change.s)
-        let fields = change.f.filter { $0.c < schema.columns.count }.map { c in
-            FieldChange(field: c.c, value: c.v, hlc: c.h, site: site(c.s))
-        }
-        // One row change per row and page, as the row stands after the page's entries: a later
-        // entry of the same incarnation adds or replaces fields; one of another incarnation (a
-        // delete, a re-creation) replaces the row change. A receiver then always finds a row's
-        // region in the same change as its other fields, or holds the row already.
         let key = RowKey(table, id)
-        if let r = rowIndex[key] {
-            var row = tables[t].rows[r]
-            if row.cl == change.cl {
-                for f in fields {
-                    row.fields.removeAll { $0.field == f.field }
-                    row.fields.append(f)
-                }
-                (row.hlc, row.site) = (change.h, existence)
-            } else {
-                row = RowChange(id: id, cl: change.cl, hlc: change.h, site: existence, fields: fields)
-            }
-            row.fields.sort { $0.field < $1.field }
-            tables[t].rows[r] = row
-        } else {
-            rowIndex[key] = tables[t].rows.count
-            tables[t].rows.append(RowChange(id: id, cl: change.cl, hlc: change.h, site: existence, fields: fields))
-        }
+        if masks[key] == nil { keys.append(key) }
+        masks[key, default: []].formUnion(change.f.map(\.c))
     }
 
-    var changeset: Changeset { Changeset(sites: sites, tables: tables) }
+    var rows: [RowKey] { keys }
+
+    /// The changeset, from the rows as they stand (`current`; a row not there is left out), tables
+    /// in the schema's order (parents first).
+    func changeset(current: [RowKey: StoredRow]) -> Changeset {
+        var sites: [SiteID] = []
+        var siteIndex: [SiteID: Int] = [:]
+        func site(_ s: SiteID) -> Int {
+            if let i = siteIndex[s] { return i }
+            siteIndex[s] = sites.count
+            sites.append(s)
+            return sites.count - 1
+        }
+        var tables: [String: TableChanges] = [:]
+        for key in keys {
+            guard let row = current[key], let schema = try? FieldbookSchema.sealedTable(named: key.table) else { continue }
+            let mask = masks[key] ?? []
+            var rc = RowChange(id: key.id, cl: row.cl, hlc: row.existence.hlc.rawValue, site: site(row.existence.site))
+            if row.cl % 2 == 1 {
+                for cell in row.cells.sorted(by: { $0.c < $1.c }) where mask.contains(cell.c) && cell.c < schema.columns.count && cell.h != 0 {
+                    rc.fields.append(FieldChange(field: cell.c, value: cell.v, hlc: cell.h, site: site(cell.s)))
+                }
+            }
+            tables[key.table, default: TableChanges(table: key.table, fields: schema.columnNames)].rows.append(rc)
+        }
+        let ordered = FieldbookSchema.sealedTables.compactMap { tables[$0.name] }
+        return Changeset(sites: sites, tables: ordered)
+    }
 }

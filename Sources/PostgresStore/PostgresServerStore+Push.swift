@@ -108,6 +108,24 @@ extension PostgresServerStore {
         return out
     }
 
+    /// The stored rows of `keys`; `lock`: each locked `FOR UPDATE`, in (table, id) order.
+    func storedRows(_ keys: [RowKey], lock: Bool = false, _ conn: PostgresConnection) async throws -> [RowKey: StoredRow] {
+        var state: [RowKey: StoredRow] = [:]
+        guard !keys.isEmpty else { return state }
+        let rows = try await conn.query("""
+            SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site::text, r.cells FROM fb_row r
+            JOIN unnest(\(keys.map(\.table))::text[], \(keys.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
+            ORDER BY r.tbl, r.id \(unescaped: lock ? "FOR UPDATE OF r" : "")
+            """, logger: logger)
+        for try await (t, id, region, parent, cl, hlc, site, cells) in rows.decode((String, String, String?, String?, Int64, Int64, String, Data).self) {
+            guard let s = SiteID(site) else { continue }
+            state[RowKey(t, id)] = StoredRow(table: t, id: id, region: region, parent: parent, cl: cl,
+                                             existence: FieldVersion(hlc: HLC(rawValue: hlc), site: s),
+                                             cells: try CellCoding.cells(cells))
+        }
+        return state
+    }
+
     // MARK: Apply
 
     /// Applies an authorised changeset: every row it names is locked in one sorted order, merged
@@ -119,20 +137,7 @@ extension PostgresServerStore {
         var keys = Set<RowKey>()
         for t in cs.tables { for r in t.rows { keys.insert(RowKey(t.table, r.id)) } }
         let sorted = keys.sorted { ($0.table, $0.id) < ($1.table, $1.id) }
-        var state: [RowKey: StoredRow] = [:]
-        if !sorted.isEmpty {
-            let rows = try await conn.query("""
-                SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site::text, r.cells FROM fb_row r
-                JOIN unnest(\(sorted.map(\.table))::text[], \(sorted.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-                ORDER BY r.tbl, r.id FOR UPDATE OF r
-                """, logger: logger)
-            for try await (t, id, region, parent, cl, hlc, site, cells) in rows.decode((String, String, String?, String?, Int64, Int64, String, Data).self) {
-                guard let s = SiteID(site) else { continue }
-                state[RowKey(t, id)] = StoredRow(table: t, id: id, region: region, parent: parent, cl: cl,
-                                                 existence: FieldVersion(hlc: HLC(rawValue: hlc), site: s),
-                                                 cells: try CellCoding.cells(cells))
-            }
-        }
+        var state = try await storedRows(sorted, lock: true, conn)
         var applied = 0, ignored = 0
         var changed = Set<RowKey>()
         var log: [(String, String, String, Data)] = []

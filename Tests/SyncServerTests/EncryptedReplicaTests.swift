@@ -256,13 +256,8 @@ import Testing
         var rng = SystemRandomNumberGenerator()
         for round in 0..<6 {
             let csv = try cli.file("round\(round).csv", SyncEndToEndTests().syntheticCSV(3_000).replacingOccurrences(of: "syn-", with: "r\(round)-"))
-            let p = Process()
-            p.executableURL = CLIRunner.binary
-            p.arguments = ["import", csv]
-            p.environment = ProcessInfo.processInfo.environment.merging(CLIRunner.encryption.merging(["FIELDBOOK_DB": a]) { x, _ in x }) { x, _ in x }
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try Spawn.start(CLIRunner.binary, ["import", csv],
+                                    env: CLIRunner.encryption.merging(["FIELDBOOK_DB": a]) { x, _ in x }.filter { ProcessInfo.processInfo.environment[$0.key] == nil })
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.6, using: &rng))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()

@@ -100,17 +100,13 @@ import Testing
         ok(try cli.run(["person", "add", "--name", "Waited For"], db: a))
         // Another process holds the store's write lock for 7 s, longer than the server waits (5 s).
         let store = (server.data as NSString).appendingPathComponent("store.sqlite")
-        let locker = Process()
-        locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        locker.arguments = ["python3", "-c", """
+        let lockerOut = cli.dir.appendingPathComponent("locker.out").path
+        let locker = try Spawn.start(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
             import sqlite3, sys, time
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("BEGIN IMMEDIATE"); print("locked", flush=True); time.sleep(7); c.execute("COMMIT")
-            """, store]
-        let out = Pipe()
-        locker.standardOutput = out
-        try locker.run()
-        _ = out.fileHandleForReading.availableData  // "locked"
+            """, store], stdout: lockerOut)
+        #expect(Spawn.firstLine(of: lockerOut, while: locker) == "locked")
         let started = Date()
         let r = try cli.run(["sync", "--attempts", "6"], db: a)
         locker.waitUntilExit()

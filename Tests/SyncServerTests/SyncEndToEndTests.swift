@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct SyncEndToEndTests {
     func persons(_ cli: CLIRunner, _ db: String) throws -> [[String: Any]] {
         let r = try cli.run(["list", "persons", "--json"], db: db)
-        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
+        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
     }
 
     func export(_ cli: CLIRunner, _ db: String) throws -> String {
@@ -28,8 +28,25 @@ import Testing
     /// both orders, every replica ends with the same records and the expected winners.
     @Test(arguments: [true, false])
     func twoMonitorsConvergeWithTheExpectedWinners(aFirst: Bool) throws {
+        _ = try twoMonitors(aFirst: aFirst, store: .embedded)
+    }
+
+    /// Issue 11: causal length and history exactly as in the embedded store. The scenario above
+    /// through a PostgreSQL store gives the same winners and, on each laptop, the same history of
+    /// each record as through the embedded store: every value, its device, and whether it won
+    /// (a store that sent a value that had already lost would add a conflict to the history).
+    @Test func historyThroughPostgreSQLIsTheHistoryThroughTheEmbeddedStore() throws {
+        guard TestStore.adminURL != nil else { return }
+        let embedded = try twoMonitors(aFirst: true, store: .embedded)
+        let postgres = try twoMonitors(aFirst: true, store: .postgres)
+        #expect(embedded.count == 6)
+        for (e, p) in zip(embedded, postgres) { #expect(e == p, "embedded:\n\(e.joined(separator: "\n"))\npostgres:\n\(p.joined(separator: "\n"))") }
+    }
+
+    /// The scenario; returns the history of the three records it works on, on each laptop.
+    func twoMonitors(aFirst: Bool, store: TestStore) throws -> [[String]] {
         let cli = try CLIRunner()
-        let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
+        let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path, store: store)
         defer { server.stop() }
         let (a, b) = (db(cli, "a"), db(cli, "b"))
         ok(try cli.run(["init", "--region", "almaty", "--device", "laptop-a"], db: a))
@@ -43,8 +60,9 @@ import Testing
         #expect(try export(cli, a) == export(cli, b))
 
         let all = try persons(cli, a)
-        let p = all.first { $0["name"] as? String == "Asqar Qaiyrbek" }!["id"] as! String
-        let incidents = (all.first { $0["name"] as? String == "Alnur Ilyashev" }!["incidents"] as! [[String: Any]]).map { $0["id"] as! String }
+        let p = try #require(all.first { $0["name"] as? String == "Asqar Qaiyrbek" }?["id"] as? String)
+        let incidents = try #require(all.first { $0["name"] as? String == "Alnur Ilyashev" }?["incidents"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+        try #require(incidents.count >= 2)
         let (deleted, recreated) = (incidents[0], incidents[1])
 
         // Offline on both. A writes first, B later: B's edit of the same field wins.
@@ -64,22 +82,38 @@ import Testing
         #expect(try export(cli, a) == export(cli, b))
         let pa = try persons(cli, a), pb = try persons(cli, b)
         #expect(pa.map { $0["id"] as! String } == pb.map { $0["id"] as! String })
-        let asqar = pa.first { $0["id"] as! String == p }!
+        let asqar = try #require(pa.first { $0["id"] as? String == p })
         #expect(asqar["occupation"] as? String == "activist (B)")  // newer edit of the same field
         #expect(asqar["notes"] as? String == "seen by A")           // different fields both survive
         #expect(asqar["born"] as? String == "1976")
-        let alnur = (pa.first { $0["name"] as? String == "Alnur Ilyashev" }!["incidents"] as! [[String: Any]])
-        #expect(!alnur.contains { $0["id"] as! String == deleted })   // the delete beats the concurrent edit
-        let back = alnur.first { $0["id"] as! String == recreated }
+        let alnur = try #require(pa.first { $0["name"] as? String == "Alnur Ilyashev" }?["incidents"] as? [[String: Any]])
+        #expect(!alnur.contains { $0["id"] as? String == deleted })   // the delete beats the concurrent edit
+        let back = alnur.first { $0["id"] as? String == recreated }
         #expect(back != nil)                                          // the re-creation beats the delete
         #expect(back?["verification"] as? String == "confirmed")      // and the edit made in the older incarnation
-        #expect(pa.contains { $0["id"] as! String == x } && pa.contains { $0["id"] as! String == y })
+        #expect(pa.contains { $0["id"] as? String == x } && pa.contains { $0["id"] as? String == y })
         // Nothing is lost: the losing edit is in the history, with the device that wrote it.
         #expect(try cli.run(["history", p], db: a).stdout.contains("activist (A)"))
         let historyOnB = try cli.run(["history", p], db: b).stdout
         #expect(historyOnB.contains("laptop-a") && historyOnB.contains("this device (laptop-b)"))
+        let occupation = try Self.history(cli, p, a, me: "laptop-a").filter { $0.hasPrefix("occupation|") }
+        #expect(occupation.contains("occupation|activist (B)|laptop-b|current"), "\(occupation)")
+        #expect(occupation.contains { $0.hasPrefix("occupation|activist (A)|laptop-a|") && !$0.hasSuffix("|current") }, "\(occupation)")
         // Nothing left to exchange.
         #expect(ok(try cli.run(["sync"], db: a)).line == "pushed 0, pulled 0")
+        return try [p, deleted, recreated].flatMap { id in
+            [try Self.history(cli, id, a, me: "laptop-a"), try Self.history(cli, id, b, me: "laptop-b")]
+        }
+    }
+
+    /// A record's history as lines "field|value|device|status", times left out, "this device (X)"
+    /// read as X.
+    static func history(_ cli: CLIRunner, _ id: String, _ db: String, me: String) throws -> [String] {
+        let out = try cli.run(["history", id], db: db).stdout
+        return out.split(separator: "\n").dropFirst(2).map { line in
+            let cols = line.split(separator: "  ", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+            return cols.dropFirst().map { $0 == "this device (\(me))" ? me : $0 }.joined(separator: "|")
+        }
     }
 
     /// Two regional servers and a coordinator with both as remotes: changes relayed keep their
@@ -148,14 +182,7 @@ import Testing
 
     /// Starts `fieldbook ARGS` without waiting for it.
     func background(_ args: [String]) throws -> Process {
-        let p = Process()
-        p.executableURL = CLIRunner.binary
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(CLIRunner.encryption) { a, _ in a }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
+        try Spawn.start(CLIRunner.binary, args, env: CLIRunner.encryption.filter { ProcessInfo.processInfo.environment[$0.key] == nil })
     }
 
     /// SIGKILL the server in the middle of a large push and of a large pull, restart it, sync

@@ -9,19 +9,9 @@ import Testing
 @Suite(.serialized) struct TwoProcessTests {
     /// Runs `script` in `sh` with `FIELDBOOK_DB` set, in the background.
     func start(_ script: String, db: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "set -e; " + script]
-        var env = ProcessInfo.processInfo.environment
-        env["FIELDBOOK_DB"] = db
-        env["FB"] = CLIRunner.binary.path
+        var env = ["FIELDBOOK_DB": db, "FB": CLIRunner.binary.path]
         for (k, v) in CLIRunner.encryption { env[k] = v }
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        return p
+        return try Spawn.start(URL(fileURLWithPath: "/bin/sh"), ["-c", "set -e; " + script], env: env)
     }
 
     @Test func twoProcessesWritingOneReplicaWhileItSyncsLoseNothingAndNeverShareAClock() throws {

@@ -56,15 +56,7 @@ public final class CLIRunner: @unchecked Sendable {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "exec \"$0\" \"$@\" >\"$FIELDBOOK_EXEC_OUT\" 2>\"$FIELDBOOK_EXEC_ERR\" </dev/null", binary.path] + args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in extra { env[k] = v }
-        env["FIELDBOOK_EXEC_OUT"] = outURL.path
-        env["FIELDBOOK_EXEC_ERR"] = errURL.path
-        p.environment = env
-        try p.run()
+        let p = try Spawn.start(binary, args, env: extra, stdout: outURL.path, stderr: errURL.path)
         p.waitUntilExit()
         let o = (try? Data(contentsOf: outURL)) ?? Data()
         let e = (try? Data(contentsOf: errURL)) ?? Data()

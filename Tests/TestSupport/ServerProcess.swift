@@ -5,7 +5,6 @@ public final class ServerProcess: @unchecked Sendable {
     public let data: String
     public private(set) var port: Int
     private var process: Process?
-    private var log: FileHandle?
     /// `https://` when the server was started with a certificate.
     public var url: String { (arguments.contains("--tls-cert") ? "https" : "http") + "://127.0.0.1:\(port)" }
 
@@ -41,38 +40,19 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// (Re)starts the process on the same data directory and, once known, the same port.
     public func start() throws {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"] + arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        let errPath = (data as NSString).appendingPathComponent("server.log")
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        let err = FileHandle(forWritingAtPath: errPath)
-        err?.seekToEndOfFile()
-        p.standardError = err
-        try p.run()
+        let outPath = (data as NSString).appendingPathComponent("server.out")
+        try? FileManager.default.removeItem(atPath: outPath)
+        let p = try Spawn.start(Self.binary, ["serve", "--data", data, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"] + arguments,
+                                env: environment, stdout: outPath, stderr: (data as NSString).appendingPathComponent("server.log"))
         process = p
-        log = err
         // Read "fieldbook-server listening on 127.0.0.1:PORT".
-        var line = Data()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-            if let text = String(data: line, encoding: .utf8), let nl = text.firstIndex(of: "\n") {
-                let first = String(text[..<nl])
-                guard let colon = first.lastIndex(of: ":"), let bound = Int(first[first.index(after: colon)...].prefix { $0.isNumber }) else { break }
-                port = bound
-                return
-            }
+        let first = Spawn.firstLine(of: outPath, while: p) ?? ""
+        if let colon = first.lastIndex(of: ":"), let bound = Int(first[first.index(after: colon)...].prefix { $0.isNumber }) {
+            port = bound
+            return
         }
         stop(signal: SIGKILL)
-        throw NSError(domain: "ServerProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(String(decoding: line, as: UTF8.self))"])
+        throw NSError(domain: "ServerProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(first)"])
     }
 
     /// Stops the process with `signal` (SIGTERM: graceful; SIGKILL: crash) and waits for it.
@@ -81,7 +61,6 @@ public final class ServerProcess: @unchecked Sendable {
         kill(p.processIdentifier, signal)
         p.waitUntilExit()
         process = nil
-        try? log?.close()
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }
