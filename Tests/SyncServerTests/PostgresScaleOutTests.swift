@@ -117,11 +117,15 @@ import Testing
         Issue.record("in three attempts \(what) was ended by PostgreSQL before the test was done with it")
     }
 
-    /// An `fb_log` entry of a person row in almaty, as SQL.
+    /// A person row in almaty and its `fb_log` entry, as one SQL statement.
     static func logEntry(_ id: String) -> String {
-        let change = CellCoding.encode(LoggedChange(cl: 1, h: nowMillis() << 16, s: SiteID.random(), f: []))
-        let hex = change.map { String(format: "%02x", $0) }.joined()
-        return "INSERT INTO fb_log (tbl, id, region, origin, change) VALUES ('person', '\(id)', 'almaty', NULL, '\\x\(hex)'::bytea)"
+        let (h, s) = (nowMillis() << 16, SiteID.random())
+        func hex(_ d: Data) -> String { "'\\x" + d.map { String(format: "%02x", $0) }.joined() + "'::bytea" }
+        return """
+            WITH r AS (INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
+                       VALUES ('person', '\(id)', 'almaty', NULL, 1, \(h), '\(s)'::uuid, \(hex(CellCoding.encode([])))))
+            INSERT INTO fb_log (tbl, id, region, origin, change) VALUES ('person', '\(id)', 'almaty', NULL, \(hex(CellCoding.encode(LoggedChange(cl: 1, h: h, s: s, f: [])))))
+            """
     }
 
     /// A request waits for a pooled connection at most `connectionWait`, then gets `503 busy`

@@ -182,7 +182,7 @@ import Testing
 
     /// Starts `fieldbook ARGS` without waiting for it.
     func background(_ args: [String]) throws -> Process {
-        try Spawn.start(CLIRunner.binary, args, env: CLIRunner.encryption.filter { ProcessInfo.processInfo.environment[$0.key] == nil })
+        try Spawn.start(CLIRunner.binary, args, env: CLIRunner.encryption)
     }
 
     /// SIGKILL the server in the middle of a large push and of a large pull, restart it, sync
