@@ -18,14 +18,21 @@ import SyncServer
 extension PostgresServerStore {
     public func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
                      lineage: SiteLineage.Claim) async throws -> PullPage {
-        let deadline = ContinuousClock.now + horizonWait
+        let start = ContinuousClock.now
         var pause = Duration.milliseconds(5)
+        var named = false
         while true {
             let (page, heldBack) = try await page(after: cursor, limit: limit, token: token, requester: requester, lineage: lineage)
             guard heldBack else { return page }
-            guard ContinuousClock.now + pause < deadline else {
+            if !named, ContinuousClock.now - start > .seconds(1) {
+                named = true
+                let oldest = (try? await oldestWriter()) ?? "unknown"
+                logger.warning("a pull waits for an older transaction of the cluster", metadata: ["oldest": "\(oldest)"])
+            }
+            guard ContinuousClock.now + pause < start + horizonWait else {
+                let oldest = (try? await oldestWriter()) ?? "unknown"
                 logger.warning("a pull answers without committed changes that an older transaction, still running, holds back",
-                               metadata: ["waited": "\(horizonWait)"])
+                               metadata: ["waited": "\(horizonWait)", "oldest": "\(oldest)"])
                 metrics?.pullHeldBack()
                 return page
             }
@@ -93,6 +100,22 @@ extension PostgresServerStore {
             var changes = builder.changeset(current: try await self.storedRows(builder.rows, conn))
             changes.siteNames = try await self.names(of: changes.sites, conn)
             return (PullPage(changes: changes, cursor: next, more: more), heldBack)
+        }
+    }
+
+    /// The oldest writing transaction of the cluster, for the log: database, application, age,
+    /// state, the start of its query.
+    func oldestWriter() async throws -> String {
+        try await reading { conn in
+            let rows = try await conn.query("""
+                SELECT coalesce(datname, ''), coalesce(application_name, ''), coalesce((now() - xact_start)::text, ''), coalesce(state, ''),
+                       coalesce(left(query, 80), '')
+                FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1
+                """, logger: self.logger)
+            for try await (d, a, age, s, q) in rows.decode((String, String, String, String, String).self) {
+                return "\(d) \(a) \(age) \(s): \(q)"
+            }
+            return "none"
         }
     }
 

@@ -26,7 +26,8 @@ public final class PostgresServerStore: ServerStore {
     /// How long a pull waits for transactions that began before changes it can see to end (the
     /// `xid8` horizon is the cluster's: a writing transaction in any database of the cluster
     /// holds it back). Past it, the pull answers without those changes, and a later pull gets
-    /// them. Default: 5 seconds.
+    /// them. Default: 30 seconds (our own sessions' statements end within `statement_timeout`,
+    /// their idle transactions within `idle_in_transaction_session_timeout`).
     public let horizonWait: Duration
     /// When `releaseDue` last looked at the quarantine.
     let releaseLooked = LastLook()
@@ -46,7 +47,7 @@ public final class PostgresServerStore: ServerStore {
     /// gives the database a site id on first use.
     public static func open(client: PostgresClient, configuration: ServerConfiguration = ServerConfiguration(),
                             logger: Logger, metrics: ServerMetrics? = nil, connectionWait: Duration = .seconds(10),
-                            horizonWait: Duration = .seconds(5)) async throws -> PostgresServerStore {
+                            horizonWait: Duration = .seconds(30)) async throws -> PostgresServerStore {
         try await migrate(client: client, logger: logger)
         let site = try await client.withTransaction(logger: logger) { conn -> SiteID in
             let fresh = SiteID.random().description

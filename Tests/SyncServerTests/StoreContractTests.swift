@@ -44,7 +44,7 @@ import Testing
         try server.approve([m, c], cli: cli)
         let pushed = ok(try cli.run(["sync"], db: m))
         let pulled = ok(try cli.run(["sync"], db: c))
-        #expect(try export(cli, m) == export(cli, c), "monitor: \(pushed.stdout) \(pushed.stderr); coordinator: \(pulled.stdout) \(pulled.stderr)")
+        #expect(try export(cli, m) == export(cli, c), "monitor: \(pushed.stdout) \(pushed.stderr); coordinator: \(pulled.stdout) \(pulled.stderr)\nserver log: \(server.logTail())")
         let persons = try JSONSerialization.jsonObject(with: Data(ok(try cli.run(["list", "persons", "--json"], db: c)).stdout.utf8)) as? [[String: Any]] ?? []
         try #require(persons.count >= 2, "the coordinator holds the monitor's persons")
         let (p, q) = (persons[0]["id"] as! String, persons[1]["id"] as! String)

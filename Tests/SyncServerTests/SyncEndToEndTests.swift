@@ -55,9 +55,9 @@ import Testing
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("a", regions: "almaty")], db: a))
         ok(try cli.run(["remote", "add", "hq", server.url, "--token", try server.token("b", regions: "almaty")], db: b))
         try server.approve([a, b], cli: cli)
-        ok(try cli.run(["sync"], db: a), "first push")
-        ok(try cli.run(["sync"], db: b), "first pull")
-        #expect(try export(cli, a) == export(cli, b))
+        let pushed = ok(try cli.run(["sync"], db: a), "first push")
+        let pulled = ok(try cli.run(["sync"], db: b), "first pull")
+        #expect(try export(cli, a) == export(cli, b), "\(store): A: \(pushed.stdout) B: \(pulled.stdout)\nserver log: \(server.logTail())")
 
         let all = try persons(cli, a)
         let p = try #require(all.first { $0["name"] as? String == "Asqar Qaiyrbek" }?["id"] as? String)

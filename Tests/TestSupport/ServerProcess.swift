@@ -65,6 +65,12 @@ public final class ServerProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
+    /// The last `bytes` of the server's log (stderr), to name in a failed expectation.
+    public func logTail(_ bytes: Int = 4000) -> String {
+        let text = (try? String(contentsOfFile: (data as NSString).appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
+        return String(text.suffix(bytes))
+    }
+
     /// Creates a token with the real binary and returns it.
     public func token(_ name: String, regions: String, coordinator: Bool = false) throws -> String {
         var args = ["token", "create", "--data", data, "--name", name, "--regions", regions] + (database.map { ["--database", $0] } ?? [])
