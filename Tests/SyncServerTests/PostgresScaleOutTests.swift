@@ -24,33 +24,35 @@ import Testing
     /// pull gets both, the first first.
     @Test func aChangeThatCommitsLateIsNeverSkipped() async throws {
         guard TestStore.adminURL != nil else { return }
-        let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
-        try await Self.attempts("the early transaction") {
-            let client = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group -> Bool in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
-                await PostgresDatabase.started()
-                let store = try await PostgresServerStore.open(client: client, logger: Self.logger, horizonWait: .milliseconds(200))
-                try await store.beginEpoch()
-                return try await client.withConnection { early in
-                    try await Self.begin(early)
-                    try await early.query(PostgresQuery(unsafeSQL: Self.logEntry("first")), logger: Self.logger)  // the lower xid and seq
-                    try await client.query(PostgresQuery(unsafeSQL: Self.logEntry("second")), logger: Self.logger)
-                    // What a reader by sequence number would see now: the second, not the first.
-                    var visible: [String] = []
-                    for try await id in try await client.query("SELECT id FROM fb_log ORDER BY seq", logger: Self.logger).decode(String.self) {
-                        visible.append(id)
+        try await TestExecutor.run {
+            let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
+            try await Self.attempts("the early transaction") {
+                let client = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+                return try await withThrowingTaskGroup(of: Void.self) { group -> Bool in
+                    group.addTask { await client.run() }
+                    defer { group.cancelAll() }
+                    await PostgresDatabase.started()
+                    let store = try await PostgresServerStore.open(client: client, logger: Self.logger, horizonWait: .milliseconds(200))
+                    try await store.beginEpoch()
+                    return try await client.withConnection { early in
+                        try await Self.begin(early)
+                        try await early.query(PostgresQuery(unsafeSQL: Self.logEntry("first")), logger: Self.logger)  // the lower xid and seq
+                        try await client.query(PostgresQuery(unsafeSQL: Self.logEntry("second")), logger: Self.logger)
+                        // What a reader by sequence number would see now: the second, not the first.
+                        var visible: [String] = []
+                        for try await id in try await client.query("SELECT id FROM fb_log ORDER BY seq", logger: Self.logger).decode(String.self) {
+                            visible.append(id)
+                        }
+                        let between = try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent)
+                        guard try await Self.commit(early) else { return false }
+                        #expect(visible == ["second"], "the race is real: \(visible)")
+                        #expect(between.changes.isEmpty, "nothing is handed out past a transaction still running")
+                        let after = try await store.pull(after: between.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                        #expect(after.changes.tables.flatMap(\.rows).map(\.id) == ["first", "second"])
+                        let end = try await store.pull(after: after.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                        #expect(end.changes.isEmpty && !end.more)
+                        return true
                     }
-                    let between = try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent)
-                    guard try await Self.commit(early) else { return false }
-                    #expect(visible == ["second"], "the race is real: \(visible)")
-                    #expect(between.changes.isEmpty, "nothing is handed out past a transaction still running")
-                    let after = try await store.pull(after: between.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
-                    #expect(after.changes.tables.flatMap(\.rows).map(\.id) == ["first", "second"])
-                    let end = try await store.pull(after: after.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
-                    #expect(end.changes.isEmpty && !end.more)
-                    return true
                 }
             }
         }
@@ -62,35 +64,37 @@ import Testing
     /// outlasts the wait leaves the change for the next pull, never skipped.
     @Test func aPullWaitsForAnOlderTransactionElsewhereInTheCluster() async throws {
         guard TestStore.adminURL != nil else { return }
-        let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
-        try await Self.attempts("the blocking transaction") {
-            let here = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
-            let elsewhere = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group -> Bool in
-                group.addTask { await here.run() }
-                group.addTask { await elsewhere.run() }
-                defer { group.cancelAll() }
-                await PostgresDatabase.started()
-                let store = try await PostgresServerStore.open(client: here, logger: Self.logger)
-                let impatient = try await PostgresServerStore.open(client: here, logger: Self.logger, horizonWait: .milliseconds(100))
-                try await store.beginEpoch()
-                return try await elsewhere.withConnection { blocker in
-                    try await Self.begin(blocker)   // a writer: holds the horizon
-                    try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("acknowledged")), logger: Self.logger)
-                    let pull = Task { try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent) }
-                    try await Task.sleep(for: .milliseconds(300))
-                    guard try await Self.commit(blocker) else { return false }
-                    let page = try await pull.value
-                    #expect(page.changes.tables.flatMap(\.rows).map(\.id) == ["acknowledged"], "the pull waited for the older transaction")
+        try await TestExecutor.run {
+            let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
+            try await Self.attempts("the blocking transaction") {
+                let here = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+                let elsewhere = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+                return try await withThrowingTaskGroup(of: Void.self) { group -> Bool in
+                    group.addTask { await here.run() }
+                    group.addTask { await elsewhere.run() }
+                    defer { group.cancelAll() }
+                    await PostgresDatabase.started()
+                    let store = try await PostgresServerStore.open(client: here, logger: Self.logger)
+                    let impatient = try await PostgresServerStore.open(client: here, logger: Self.logger, horizonWait: .milliseconds(100))
+                    try await store.beginEpoch()
+                    return try await elsewhere.withConnection { blocker in
+                        try await Self.begin(blocker)   // a writer: holds the horizon
+                        try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("acknowledged")), logger: Self.logger)
+                        let pull = Task { try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent) }
+                        try await Task.sleep(for: .milliseconds(300))
+                        guard try await Self.commit(blocker) else { return false }
+                        let page = try await pull.value
+                        #expect(page.changes.tables.flatMap(\.rows).map(\.id) == ["acknowledged"], "the pull waited for the older transaction")
 
-                    try await Self.begin(blocker)
-                    try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("later")), logger: Self.logger)
-                    let early = try await impatient.pull(after: page.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
-                    guard try await Self.commit(blocker) else { return false }
-                    #expect(early.changes.isEmpty && !early.more, "past the wait: answered without it")
-                    let next = try await impatient.pull(after: early.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
-                    #expect(next.changes.tables.flatMap(\.rows).map(\.id) == ["later"], "and not skipped: the next pull has it")
-                    return true
+                        try await Self.begin(blocker)
+                        try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("later")), logger: Self.logger)
+                        let early = try await impatient.pull(after: page.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                        guard try await Self.commit(blocker) else { return false }
+                        #expect(early.changes.isEmpty && !early.more, "past the wait: answered without it")
+                        let next = try await impatient.pull(after: early.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                        #expect(next.changes.tables.flatMap(\.rows).map(\.id) == ["later"], "and not skipped: the next pull has it")
+                        return true
+                    }
                 }
             }
         }
@@ -132,28 +136,30 @@ import Testing
     /// (clients retry after `Retry-After`), and the metrics count it.
     @Test func aRequestWaitsForAConnectionOnlySoLong() async throws {
         guard TestStore.adminURL != nil else { return }
-        let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
-        let client = db.makeClient(logger: Self.logger)
-        let metrics = ServerMetrics()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            await PostgresDatabase.started()
-            let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
-            #expect(try await store.tokens().isEmpty, "a free connection: served")
-            let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
-            try await Task.sleep(for: .milliseconds(200))
-            let start = ContinuousClock.now
-            do {
-                _ = try await store.tokens()
-                Issue.record("served although the only connection was held")
-            } catch let e as ServerError {
-                #expect(e.status.code == 503 && e.code == "busy")
+        try await TestExecutor.run {
+            let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
+            let client = db.makeClient(logger: Self.logger)
+            let metrics = ServerMetrics()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                await PostgresDatabase.started()
+                let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
+                #expect(try await store.tokens().isEmpty, "a free connection: served")
+                let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
+                try await Task.sleep(for: .milliseconds(200))
+                let start = ContinuousClock.now
+                do {
+                    _ = try await store.tokens()
+                    Issue.record("served although the only connection was held")
+                } catch let e as ServerError {
+                    #expect(e.status.code == 503 && e.code == "busy")
+                }
+                #expect(ContinuousClock.now - start < .seconds(1.5), "refused after the bounded wait, not after the holder")
+                _ = try await holder.value
+                #expect(metrics.text().contains("fieldbook_store_connection_timeouts_total 1"))
+                #expect(try await store.tokens().isEmpty, "served again once the connection is free")
             }
-            #expect(ContinuousClock.now - start < .seconds(1.5), "refused after the bounded wait, not after the holder")
-            _ = try await holder.value
-            #expect(metrics.text().contains("fieldbook_store_connection_timeouts_total 1"))
-            #expect(try await store.tokens().isEmpty, "served again once the connection is free")
         }
     }
 
