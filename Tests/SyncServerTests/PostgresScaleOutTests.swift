@@ -136,30 +136,28 @@ import Testing
     /// (clients retry after `Retry-After`), and the metrics count it.
     @Test func aRequestWaitsForAConnectionOnlySoLong() async throws {
         guard TestStore.adminURL != nil else { return }
-        try await TestExecutor.run {
-            let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
-            let client = db.makeClient(logger: Self.logger)
-            let metrics = ServerMetrics()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
-                await PostgresDatabase.started()
-                let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
-                #expect(try await store.tokens().isEmpty, "a free connection: served")
-                let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
-                try await Task.sleep(for: .milliseconds(200))
-                let start = ContinuousClock.now
-                do {
-                    _ = try await store.tokens()
-                    Issue.record("served although the only connection was held")
-                } catch let e as ServerError {
-                    #expect(e.status.code == 503 && e.code == "busy")
-                }
-                #expect(ContinuousClock.now - start < .seconds(1.5), "refused after the bounded wait, not after the holder")
-                _ = try await holder.value
-                #expect(metrics.text().contains("fieldbook_store_connection_timeouts_total 1"))
-                #expect(try await store.tokens().isEmpty, "served again once the connection is free")
+        let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
+        let client = db.makeClient(logger: Self.logger)
+        let metrics = ServerMetrics()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            await PostgresDatabase.started()
+            let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
+            #expect(try await store.tokens().isEmpty, "a free connection: served")
+            let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
+            try await Task.sleep(for: .milliseconds(200))
+            let start = ContinuousClock.now
+            do {
+                _ = try await store.tokens()
+                Issue.record("served although the only connection was held")
+            } catch let e as ServerError {
+                #expect(e.status.code == 503 && e.code == "busy")
             }
+            #expect(ContinuousClock.now - start < .seconds(1.5), "refused after the bounded wait, not after the holder")
+            _ = try await holder.value
+            #expect(metrics.text().contains("fieldbook_store_connection_timeouts_total 1"))
+            #expect(try await store.tokens().isEmpty, "served again once the connection is free")
         }
     }
 
