@@ -42,8 +42,9 @@ extension PostgresServerStore {
     }
 
     /// One page below the horizon, and whether committed entries for this requester lie past it
-    /// (held back by an older transaction still running). Three or four reads, no transaction:
-    /// each stands on its own (the cursor's check, the requester's lineage, the page).
+    /// (held back by an older transaction still running). At most five reads, no transaction:
+    /// each stands on its own (the cursor's check, the requester's lineage, the page, its rows
+    /// as they stand, their sites' names).
     func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
               lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: Bool) {
         try await reading { conn in
