@@ -181,7 +181,7 @@ import Testing
     }
 
     /// Starts `fieldbook ARGS` without waiting for it.
-    func background(_ args: [String]) throws -> Process {
+    func background(_ args: [String]) throws -> SpawnedProcess {
         try Spawn.start(CLIRunner.binary, args, env: CLIRunner.encryption)
     }
 

@@ -8,7 +8,7 @@ import Testing
 /// sync runs in a third — as SQLite's WAL allows. Real processes, a real server.
 @Suite(.serialized) struct TwoProcessTests {
     /// Runs `script` in `sh` with `FIELDBOOK_DB` set, in the background.
-    func start(_ script: String, db: String) throws -> Process {
+    func start(_ script: String, db: String) throws -> SpawnedProcess {
         var env = ["FIELDBOOK_DB": db, "FB": CLIRunner.binary.path]
         for (k, v) in CLIRunner.encryption { env[k] = v }
         return try Spawn.start(URL(fileURLWithPath: "/bin/sh"), ["-c", "set -e; " + script], env: env)
@@ -50,5 +50,33 @@ import Testing
         #expect(try export(a) == export(c))
         let listed = try JSONSerialization.jsonObject(with: Data(cli.run(["list", "persons", "--json"], db: c).stdout.utf8)) as! [[String: Any]]
         #expect(listed.count == 2 * n)
+    }
+}
+
+/// The test harness's own launcher: a child holds only its standard descriptors (so no test's
+/// socket, pipe or database file is kept open by another test's server), and its exit code and
+/// killing signal are reported as `Process` reported them.
+@Suite struct SpawnTests {
+    @Test func aChildInheritsOnlyItsStandardDescriptors() throws {
+        let cli = try CLIRunner()
+        let dir = cli.dir
+        let held = open(dir.appendingPathComponent("held").path, O_WRONLY | O_CREAT, 0o644) // not close-on-exec
+        defer { close(held) }
+        let out = dir.appendingPathComponent("fds").path
+        let p = try Spawn.start(URL(fileURLWithPath: "/bin/sh"), ["-c", "ls /proc/$$/fd"], stdout: out)
+        #expect(p.terminationStatus == 0)
+        let fds = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").compactMap { Int($0) }.filter { $0 != 255 }
+        #expect(held >= 3)
+        #expect(Set(fds) == [0, 1, 2], "\(fds)")
+    }
+
+    @Test func exitCodesAndSignalsAreReported() throws {
+        let exited = try Spawn.start(URL(fileURLWithPath: "/bin/sh"), ["-c", "exit 7"])
+        #expect(exited.terminationStatus == 7)
+        #expect(!exited.isRunning)
+        let sleeper = try Spawn.start(URL(fileURLWithPath: "/bin/sleep"), ["30"])
+        #expect(sleeper.isRunning)
+        kill(sleeper.processIdentifier, SIGKILL)
+        #expect(sleeper.terminationStatus == SIGKILL)
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 public final class ServerProcess: @unchecked Sendable {
     public let data: String
     public private(set) var port: Int
-    private var process: Process?
+    private var process: SpawnedProcess?
     /// `https://` when the server was started with a certificate.
     public var url: String { (arguments.contains("--tls-cert") ? "https" : "http") + "://127.0.0.1:\(port)" }
 
