@@ -29,21 +29,18 @@ extension PostgresServerStore {
                 throw ServerError(.conflict, "sequence_gap",
                     "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
             }
-            let facts = try await self.facts(for: [batch.changes] + batch.quarantined.map(\.row), siteOwner: owner, conn)
+            let (facts, locked) = try await self.facts(for: [batch.changes] + batch.quarantined.map(\.row), siteOwner: owner, conn)
             let plan = try PushAuthorizer.authorize(batch, token: token, facts: facts, serverSite: self.site)
             var origin = known
             if origin == nil { origin = try await self.siteIndex(batch.site, name: nil, conn) }
-            let report = try await self.apply(plan.apply, origin: origin, conn)
+            try await self.nameSites(of: plan.apply, conn)
+            let writes = try RowWrites.merging(plan.apply, into: locked)
             try await self.hold(plan.hold, site: batch.site, token: token, conn)
             let position = max(held, batch.to)
             var accepted: SiteLineage? = nil
             if case let .accept(l) = lineage { accepted = l }
-            try await conn.query("""
-                UPDATE srv_site SET position = \(position), token = coalesce(token, \(token.name)), origin = \(origin),
-                    lineage = CASE WHEN \(accepted != nil) THEN \(accepted?.last) ELSE lineage END,
-                    lineage_prev = CASE WHEN \(accepted != nil) THEN \(accepted?.previous) ELSE lineage_prev END
-                WHERE site = \(site)
-                """, logger: self.logger)
+            try await self.write(writes, origin: origin, conn, site: SiteAdvance(site: site, position: position, token: token.name, lineage: accepted))
+            let report = (applied: writes.applied, ignored: writes.ignored)
             return PushResponse(applied: report.applied, ignored: report.ignored + plan.dropped,
                                 quarantined: plan.hold.map(\.note), position: position)
         }
@@ -61,43 +58,55 @@ extension PostgresServerStore {
         throw ServerError(.internalServerError, "store_failed", "no index for site \(site)")
     }
 
-    /// What authorising `changesets` needs, read in the push's transaction: the server's record of
-    /// every row they name and of the parents their new child rows name, the quarantined rows, the epochs.
-    /// In one statement: the named rows and every parent the batch's child rows name (a
-    /// superset of what the authoriser looks up), which of the named rows have changes held, and
-    /// every region's key epoch.
-    func facts(for changesets: [Changeset], siteOwner: String?, _ conn: PostgresConnection) async throws -> PushFacts {
+    /// What authorising `changesets` needs, and the rows they name as they stand, each locked
+    /// `FOR UPDATE` in one sorted (table, id) order, in one statement: the named rows (locked),
+    /// every parent their new child rows name (a superset of what the authoriser looks up),
+    /// which of the named rows have changes held, and every region's key epoch.
+    func facts(for changesets: [Changeset], siteOwner: String?, _ conn: PostgresConnection) async throws -> (PushFacts, locked: [RowKey: StoredRow]) {
         var facts = PushFacts(siteOwner: siteOwner)
-        var named: [RowKey] = []
-        var rows: [RowKey] = []
+        var named = Set<RowKey>()
+        var parents = Set<RowKey>()
         for cs in changesets {
             for t in cs.tables {
-                for r in t.rows { named.append(RowKey(t.table, r.id)) }
+                for r in t.rows { named.insert(RowKey(t.table, r.id)) }
                 guard let schema = try? FieldbookSchema.sealedTable(named: t.table), let p = schema.parent,
                       let pf = t.fields.firstIndex(of: p.column) else { continue }
                 for rc in t.rows {
-                    if let pid = rc.fields.first(where: { $0.field == pf })?.value.text { rows.append(RowKey(p.table, pid)) }
+                    if let pid = rc.fields.first(where: { $0.field == pf })?.value.text { parents.insert(RowKey(p.table, pid)) }
                 }
             }
         }
-        rows += named
+        parents.subtract(named)
+        let (n, p) = (Array(named), Array(parents))
         let found = try await conn.query("""
-            SELECT 0, r.tbl, r.id, r.region, r.parent FROM fb_row r JOIN unnest(\(rows.map(\.table))::text[], \(rows.map(\.id))::text[]) AS k(tbl, id)
-                ON r.tbl = k.tbl AND r.id = k.id
+            WITH locked AS (
+                SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells FROM fb_row r
+                JOIN unnest(\(n.map(\.table))::text[], \(n.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
+                ORDER BY r.tbl, r.id FOR UPDATE OF r)
+            SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells FROM locked
             UNION ALL
-            SELECT 1, q.tbl, q.row_id, NULL, NULL FROM srv_quarantine q
-                JOIN unnest(\(named.map(\.table))::text[], \(named.map(\.id))::text[]) AS k(tbl, id) ON q.tbl = k.tbl AND q.row_id = k.id
+            SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL FROM fb_row r
+                JOIN unnest(\(p.map(\.table))::text[], \(p.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
             UNION ALL
-            SELECT 2, region, '', epoch::text, NULL FROM srv_region_epoch
+            SELECT 1, q.tbl, q.row_id, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_quarantine q
+                JOIN unnest(\(n.map(\.table))::text[], \(n.map(\.id))::text[]) AS k(tbl, id) ON q.tbl = k.tbl AND q.row_id = k.id
+            UNION ALL
+            SELECT 2, region, '', epoch::text, NULL, NULL, NULL, NULL, NULL FROM srv_region_epoch
             """, logger: logger)
-        for try await (kind, t, id, a, b) in found.decode((Int32, String, String, String?, String?).self) {
+        var locked: [RowKey: StoredRow] = [:]
+        for try await (kind, t, id, a, b, cl, hlc, site, cells) in found.decode((Int32, String, String, String?, String?, Int64?, Int64?, String?, Data?).self) {
             switch kind {
-            case 0: facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
+            case 0:
+                guard let cl, let hlc, let site = site.flatMap(SiteID.init), let cells else { continue }
+                facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
+                locked[RowKey(t, id)] = StoredRow(table: t, id: id, region: a, parent: b, cl: cl,
+                                                  existence: FieldVersion(hlc: HLC(rawValue: hlc), site: site), cells: try CellCoding.cells(cells))
+            case 3: facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
             case 1: facts.quarantined.insert(RowKey(t, id))
             default: facts.epochs[t] = a.flatMap(Int64.init).map { UInt32(clamping: $0) }
             }
         }
-        return facts
+        return (facts, locked)
     }
 
     static func epochs(_ conn: PostgresConnection, logger: Logger) async throws -> [String: UInt32] {
@@ -108,14 +117,13 @@ extension PostgresServerStore {
         return out
     }
 
-    /// The stored rows of `keys`; `lock`: each locked `FOR UPDATE`, in (table, id) order.
-    func storedRows(_ keys: [RowKey], lock: Bool = false, _ conn: PostgresConnection) async throws -> [RowKey: StoredRow] {
+    /// The stored rows of `keys` (not locked: for pulls, which read rows as they stand).
+    func storedRows(_ keys: [RowKey], _ conn: PostgresConnection) async throws -> [RowKey: StoredRow] {
         var state: [RowKey: StoredRow] = [:]
         guard !keys.isEmpty else { return state }
         let rows = try await conn.query("""
             SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site::text, r.cells FROM fb_row r
             JOIN unnest(\(keys.map(\.table))::text[], \(keys.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-            ORDER BY r.tbl, r.id \(unescaped: lock ? "FOR UPDATE OF r" : "")
             """, logger: logger)
         for try await (t, id, region, parent, cl, hlc, site, cells) in rows.decode((String, String, String?, String?, Int64, Int64, String, Data).self) {
             guard let s = SiteID(site) else { continue }
@@ -128,91 +136,65 @@ extension PostgresServerStore {
 
     // MARK: Apply
 
-    /// Applies an authorised changeset: every row it names is locked in one sorted order, merged
-    /// by `RowMerge` with what the store holds, written back, and logged for pulls.
+    /// Applies an authorised changeset outside a push (a quarantine release, an import): its rows
+    /// locked and read (`facts`), merged (`RowWrites`), written back and logged.
     func apply(_ cs: Changeset, origin: Int32?, _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
+        try await nameSites(of: cs, conn)
+        let (_, locked) = try await facts(for: [cs], siteOwner: nil, conn)
+        let writes = try RowWrites.merging(cs, into: locked)
+        try await write(writes, origin: origin, conn, site: nil)
+        return (writes.applied, writes.ignored)
+    }
+
+    /// Records the device names a changeset carries (sealed) in `fb_site`.
+    func nameSites(of cs: Changeset, _ conn: PostgresConnection) async throws {
         var names: [SiteID: String] = [:]
         for (i, s) in cs.sites.enumerated() { if let n = cs.name(ofSite: i) { names[s] = n } }
         for (s, n) in names { _ = try await siteIndex(s, name: n, conn) }
-        var keys = Set<RowKey>()
-        for t in cs.tables { for r in t.rows { keys.insert(RowKey(t.table, r.id)) } }
-        let sorted = keys.sorted { ($0.table, $0.id) < ($1.table, $1.id) }
-        var state = try await storedRows(sorted, lock: true, conn)
-        var applied = 0, ignored = 0
-        var changed = Set<RowKey>()
-        var log: [(String, String, String, Data)] = []
-        for t in cs.tables {
-            let schema = try FieldbookSchema.sealedTable(named: t.table)
-            let columns = try t.fields.map { f throws(ModelError) in try schema.index(of: f) }
-            let regionColumn = schema.partition.flatMap { schema.hasColumn($0) ? try? schema.index(of: $0) : nil }
-            let parentColumn = schema.parent.flatMap { schema.hasColumn($0.column) ? try? schema.index(of: $0.column) : nil }
-            let immutable = schema.immutable.compactMap { try? schema.index(of: $0) }.sorted()
-            for rc in t.rows {
-                let key = RowKey(t.table, rc.id)
-                guard cs.sites.indices.contains(rc.site) else { throw ServerError.badRequest("malformed", "a row names site \(rc.site), which the changeset lacks") }
-                let incoming = RowMerge.Incoming(
-                    cl: rc.cl, existence: FieldVersion(hlc: HLC(rawValue: rc.hlc), site: cs.sites[rc.site]),
-                    fields: try rc.fields.map { f in
-                        guard columns.indices.contains(f.field), cs.sites.indices.contains(f.site) else {
-                            throw ServerError.badRequest("malformed", "a field change names a field or site the changeset lacks")
-                        }
-                        return RowMerge.Field(column: columns[f.field], value: f.value, version: FieldVersion(hlc: HLC(rawValue: f.hlc), site: cs.sites[f.site]))
-                    })
-                let held = state[key]
-                var fixed: [Int: Value] = [:]
-                if let c = regionColumn, let r = held?.region { fixed[c] = .text(r) }
-                if let c = parentColumn, let p = held?.parent { fixed[c] = .text(p) }
-                let local = held.map { h in
-                    RowMerge.Local(cl: h.cl, existence: h.existence,
-                                   versions: h.cl % 2 == 1 ? Dictionary(h.cells.map { ($0.c, $0.version) }, uniquingKeysWith: { a, _ in a }) : [:],
-                                   fixed: fixed)
-                }
-                let plan: RowMerge.Plan
-                do { plan = try RowMerge.plan(incoming, local: local, immutable: immutable) } catch {
-                    throw ServerError.badRequest("invalid", "\(t.table) \(rc.id): \(error) (what never changes — region, parent — cannot change)")
-                }
-                applied += plan.applied
-                ignored += plan.ignored
-                guard plan.storage != .nothing else { continue }
-                var cells = held?.cells ?? []
-                let taken = plan.taken.map { StoredCell(c: $0.column, v: $0.value, h: $0.version.hlc.rawValue, s: $0.version.site) }
-                switch plan.storage {
-                case .create: cells = taken
-                case .delete: cells = []
-                case .moveExistence, .update:
-                    for c in taken { cells.removeAll { $0.c == c.c }; cells.append(c) }
-                case .nothing: break
-                }
-                cells.sort { $0.c < $1.c }
-                let region = held?.region ?? regionColumn.flatMap { c in plan.taken.first { $0.column == c }?.value.text }
-                let parent = held?.parent ?? parentColumn.flatMap { c in plan.taken.first { $0.column == c }?.value.text }
-                let row = StoredRow(table: t.table, id: rc.id, region: region, parent: parent, cl: plan.cl, existence: plan.existence, cells: cells)
-                state[key] = row
-                changed.insert(key)
-                log.append((t.table, rc.id, region ?? "",
-                            CellCoding.encode(LoggedChange(cl: plan.cl, h: plan.existence.hlc.rawValue, s: plan.existence.site, f: taken))))
-            }
-        }
-        // One statement whatever the batch's size: every changed row written back as it stands
-        // now, and the log entries in the order the changes were applied.
-        if !changed.isEmpty {
-            let rows = changed.sorted { ($0.table, $0.id) < ($1.table, $1.id) }.map { state[$0]! }
-            let cells = rows.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
-            try await conn.query("""
-                WITH written AS (
-                    INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
-                    SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
-                    FROM unnest(\(rows.map(\.table))::text[], \(rows.map(\.id))::text[], \(rows.map { $0.region ?? "" })::text[],
-                                \(rows.map { $0.parent ?? "" })::text[], \(rows.map(\.cl))::bigint[], \(rows.map { $0.existence.hlc.rawValue })::bigint[],
-                                \(rows.map { $0.existence.site.description })::text[], \(cells)::bytea[]) AS x(t, i, r, p, c, h, s, b)
-                    ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells)
+    }
+
+    /// Writes merged rows and their log entries, and advances a pushing site (`site`), in one
+    /// statement whatever the batch's size. New rows are inserted without `ON CONFLICT`: a
+    /// concurrent push that created the same row first makes this one fail with a unique
+    /// violation, and the transaction is made again (`transaction`), this time merging with it.
+    func write(_ w: RowWrites, origin: Int32?, _ conn: PostgresConnection, site advance: SiteAdvance?) async throws {
+        guard !w.isEmpty || advance != nil else { return }
+        let (ins, upd, log) = (w.inserts, w.updates, w.log)
+        let insCells = ins.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
+        let updCells = upd.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
+        let accepted = advance?.lineage
+        try await conn.query("""
+            WITH ins AS (
+                INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
+                SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
+                FROM unnest(\(ins.map(\.table))::text[], \(ins.map(\.id))::text[], \(ins.map { $0.region ?? "" })::text[],
+                            \(ins.map { $0.parent ?? "" })::text[], \(ins.map(\.cl))::bigint[], \(ins.map { $0.existence.hlc.rawValue })::bigint[],
+                            \(ins.map { $0.existence.site.description })::text[], \(insCells)::bytea[]) AS x(t, i, r, p, c, h, s, b)),
+            upd AS (
+                UPDATE fb_row f SET cl = x.c, hlc = x.h, site = x.s::uuid, cells = x.b
+                FROM unnest(\(upd.map(\.table))::text[], \(upd.map(\.id))::text[], \(upd.map(\.cl))::bigint[],
+                            \(upd.map { $0.existence.hlc.rawValue })::bigint[], \(upd.map { $0.existence.site.description })::text[],
+                            \(updCells)::bytea[]) AS x(t, i, c, h, s, b)
+                WHERE f.tbl = x.t AND f.id = x.i),
+            lg AS (
                 INSERT INTO fb_log (tbl, id, region, origin, change)
                 SELECT t, i, NULLIF(r, ''), \(origin), b
-                FROM unnest(\(log.map(\.0))::text[], \(log.map(\.1))::text[], \(log.map(\.2))::text[],
-                            \(log.map { ByteBuffer(data: $0.3) })::bytea[]) WITH ORDINALITY AS x(t, i, r, b, n)
-                ORDER BY n
-                """, logger: logger)
-        }
-        return (applied, ignored)
+                FROM unnest(\(log.map(\.table))::text[], \(log.map(\.id))::text[], \(log.map(\.region))::text[],
+                            \(log.map { ByteBuffer(data: $0.change) })::bytea[]) WITH ORDINALITY AS x(t, i, r, b, n)
+                ORDER BY n)
+            UPDATE srv_site SET position = \(advance?.position), token = coalesce(token, \(advance?.token)), origin = \(origin),
+                lineage = CASE WHEN \(accepted != nil) THEN \(accepted?.last) ELSE lineage END,
+                lineage_prev = CASE WHEN \(accepted != nil) THEN \(accepted?.previous) ELSE lineage_prev END
+            WHERE site = \(advance?.site)
+            """, logger: logger)
     }
+}
+
+/// How a push moves its site's row (`srv_site`): to `position`, bound to `token` if unbound,
+/// with the lineage accepted (nil: unchanged).
+struct SiteAdvance: Sendable {
+    var site: String
+    var position: Int64
+    var token: String
+    var lineage: SiteLineage?
 }

@@ -87,11 +87,12 @@ extension PostgresServerStore {
                     guard let site = SiteID(siteText), let token, token.revokedAt == nil else {
                         throw ServerError(.forbidden, "token_revoked", "the token that pushed it is revoked")
                     }
-                    var facts = try await self.facts(for: [cs], siteOwner: nil, conn)
+                    var (facts, locked) = try await self.facts(for: [cs], siteOwner: nil, conn)
                     facts.quarantined = []
                     let plan = try PushAuthorizer.authorize(PushBatch(site: site, from: 0, to: 0, changes: cs, quarantined: []),
                                                             token: token, facts: facts, serverSite: self.site)
-                    _ = try await self.apply(plan.apply, origin: try await self.siteIndex(site, name: nil, conn), conn)
+                    try await self.nameSites(of: plan.apply, conn)
+                    try await self.write(try RowWrites.merging(plan.apply, into: locked), origin: try await self.siteIndex(site, name: nil, conn), conn, site: nil)
                     try await conn.query("DELETE FROM srv_quarantine WHERE id = \(id)", logger: self.logger)
                     released += 1
                 } catch let refusal as ServerError {

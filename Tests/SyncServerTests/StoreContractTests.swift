@@ -106,4 +106,51 @@ import Testing
         #expect(all.tables.flatMap(\.rows).contains { $0.id == early })
         #expect(all.tables.flatMap(\.rows).count == 2, "the person pushed twice is there once, the foreign one not at all")
     }
+
+    /// Several devices create the same row at once (as two coordinators' judgements of one pair
+    /// do: the row id is made from the pair), through one server's concurrent requests: every
+    /// push is taken, and the row ends with the newest value whichever push committed last —
+    /// on PostgreSQL a push that finds the row created under it merges with it, never overwrites.
+    @Test(arguments: TestStore.available)
+    func aRowCreatedByManyDevicesAtOnceKeepsTheNewestValue(store: TestStore) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-contract-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServerProcess(data: dir.path, store: store)
+        defer { server.stop() }
+        let http = HTTPTestClient(client: HTTPClient.shared, base: server.url)
+        let hq = try server.token("hq", regions: "*", coordinator: true)
+        try await http.enrolKeys(coordinator: hq, name: "hq")
+        let devices = 8
+        let base = nowMillis() - 60_000
+        var ids: [String: String] = [:]
+        for round in 0..<6 {
+            let id = newID()
+            let rank = Array(0..<devices).shuffled()
+            let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+                for device in 0..<devices {
+                    group.addTask {
+                        let site = SiteID.random()
+                        let cs = Changeset(sites: [site], tables: [personRow(id, region: "almaty", name: "device \(device)",
+                                                                           millis: base + Int64(round * 100 + rank[device]))])
+                        let pushID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+                        let r = try await http.push(cs, site: site, token: hq, lineage: HTTPTestClient.lineage(ack: nil, id: pushID))
+                        return r.status == 200 ? "ok" : "\(r.status) \(r.message)"
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == "ok" }, "\(statuses)")
+            ids[id] = "device \(rank.firstIndex(of: devices - 1)!)"
+        }
+        let all = try await http.pullAll(token: hq)
+        for t in all.tables where t.table == "person" {
+            for row in t.rows {
+                guard let expected = ids[row.id], let name = t.fields.firstIndex(of: "name") else { continue }
+                let value = row.fields.first { $0.field == name }?.value.text
+                #expect(value == expected, "row \(row.id): \(value ?? "no name"), the newest was \(expected)")
+                ids[row.id] = nil
+            }
+        }
+        #expect(ids.isEmpty, "rows not pulled: \(ids.keys.sorted())")
+    }
 }
