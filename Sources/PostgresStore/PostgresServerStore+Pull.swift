@@ -23,72 +23,96 @@ extension PostgresServerStore {
         var named = false
         while true {
             let (page, heldBack) = try await page(after: cursor, limit: limit, token: token, requester: requester, lineage: lineage)
-            guard heldBack else { return page }
-            if !named, ContinuousClock.now - start > .seconds(1) {
-                named = true
-                let oldest = (try? await oldestWriter()) ?? "unknown"
-                logger.warning("a pull waits for an older transaction of the cluster", metadata: ["oldest": "\(oldest)"])
+            guard let heldBack else { return page }
+            // Wait for the horizon to pass the first entry held back (one small read a poll),
+            // then read the page again.
+            while try await !horizonPassed(heldBack) {
+                if !named, ContinuousClock.now - start > .seconds(1) {
+                    named = true
+                    let oldest = (try? await oldestWriter()) ?? "unknown"
+                    logger.warning("a pull waits for an older transaction of the cluster", metadata: ["oldest": "\(oldest)"])
+                }
+                guard ContinuousClock.now + pause < start + horizonWait else {
+                    let oldest = (try? await oldestWriter()) ?? "unknown"
+                    logger.warning("a pull answers without committed changes that an older transaction, still running, holds back",
+                                   metadata: ["waited": "\(horizonWait)", "oldest": "\(oldest)"])
+                    metrics?.pullHeldBack()
+                    return page
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(250))
             }
-            guard ContinuousClock.now + pause < start + horizonWait else {
-                let oldest = (try? await oldestWriter()) ?? "unknown"
-                logger.warning("a pull answers without committed changes that an older transaction, still running, holds back",
-                               metadata: ["waited": "\(horizonWait)", "oldest": "\(oldest)"])
-                metrics?.pullHeldBack()
-                return page
-            }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(250))
         }
     }
 
-    /// One page below the horizon, and whether committed entries for this requester lie past it
-    /// (held back by an older transaction still running). At most five reads, no transaction:
-    /// each stands on its own (the cursor's check, the requester's lineage, the page, its rows
-    /// as they stand, their sites' names).
-    func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
-              lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: Bool) {
+    /// Whether every transaction older than `xid` has ended (the horizon has passed it).
+    func horizonPassed(_ xid: UInt64) async throws -> Bool {
         try await reading { conn in
-            let epoch = try await self.checkedEpoch(cursor, conn)
-            var origin: Int32? = nil
-            if let requester {
-                let uuid = requester.description
-                var stored: SiteLineage? = nil
-                let rows = try await conn.query("""
-                    SELECT s.site IS NOT NULL, s.lineage, s.lineage_prev, coalesce(s.origin, f.idx) FROM (SELECT 1) AS one
-                    LEFT JOIN srv_site s ON s.site = \(uuid) LEFT JOIN fb_site f ON f.site = \(uuid)::uuid
-                    """, logger: self.logger)
-                for try await (pushed, l, p, idx) in rows.decode((Bool, String?, String?, Int32?).self) {
-                    if pushed { stored = SiteLineage(last: l, previous: p) }
-                    origin = idx
-                }
-                if !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
-            }
+            let rows = try await conn.query("SELECT pg_snapshot_xmin(pg_current_snapshot()) > \(String(xid))::xid8", logger: self.logger)
+            for try await passed in rows.decode(Bool.self) { return passed }
+            return false
+        }
+    }
+
+    /// One page below the horizon, and the oldest committed entry for this requester that lies
+    /// past it (held back by an older transaction still running), if any. Two reads, no
+    /// transaction: the cursor's and the requester's checks, then the page with its rows as they
+    /// stand and their sites' names (a third read only for names of sites that neither wrote a
+    /// page entry nor a row's existence).
+    func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
+              lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: UInt64?) {
+        try await reading { conn in
+            let (epoch, origin) = try await self.checked(cursor, requester: requester, lineage: lineage, conn)
             let (afterXid, afterSeq) = (String(cursor?.xid ?? 0), cursor?.position ?? 0)
             // In (xid, seq) order the entries below the horizon come first: the page is the ready
-            // prefix; an entry past it means more is committed but held back.
+            // prefix; an entry past it means more is committed but held back. The rows of the
+            // ready entries come as they stand, and the names of the sites that wrote them.
             let head = """
-                WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
-                SELECT l.xid::text, l.seq, l.tbl, l.id, l.origin, l.change, l.xid < h.x FROM fb_log l, h WHERE
+                WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x),
+                p AS (SELECT l.xid, l.seq, l.tbl, l.id, l.origin, l.change, l.xid < h.x AS ready FROM fb_log l, h WHERE
+                """
+            let tail = """
+                ),
+                r AS (SELECT r.tbl, r.id, r.cl, r.hlc, r.site, r.cells FROM fb_row r WHERE (r.tbl, r.id) IN (SELECT tbl, id FROM p WHERE ready))
+                SELECT 0, p.xid::text, p.seq, p.tbl, p.id, p.origin, p.change, p.ready, NULL::bigint, NULL::bigint FROM p
+                UNION ALL
+                SELECT 1, r.site::text, NULL, r.tbl, r.id, NULL, r.cells, NULL, r.cl, r.hlc FROM r
+                UNION ALL
+                SELECT 2, f.site::text, NULL, coalesce(f.name, ''), NULL, NULL, NULL, f.name IS NOT NULL, NULL, NULL FROM fb_site f
+                WHERE f.idx IN (SELECT origin FROM p WHERE ready) OR f.site IN (SELECT site FROM r)
                 """
             let query: PostgresQuery = if let scope = token.scope {
                 """
                 \(unescaped: head) l.region = ANY(\(Array(scope))::text[]) AND (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq))
-                ORDER BY l.xid, l.seq LIMIT \(limit + 1)
+                ORDER BY l.xid, l.seq LIMIT \(limit + 1)\(unescaped: tail)
                 """
             } else {
-                "\(unescaped: head) (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq)) ORDER BY l.xid, l.seq LIMIT \(limit + 1)"
+                """
+                \(unescaped: head) (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq))
+                ORDER BY l.xid, l.seq LIMIT \(limit + 1)\(unescaped: tail)
+                """
             }
             let rows = try await conn.query(query, logger: self.logger)
-            var entries: [(xid: UInt64, seq: Int64, table: String, id: String, origin: Int32?, change: Data)] = []
-            var heldBack = false
-            for try await (x, s, t, id, o, c, ready) in rows.decode((String, Int64, String, String, Int32?, Data, Bool).self) {
-                guard !heldBack, ready else {
-                    heldBack = heldBack || origin == nil || o != origin
-                    continue
+            var found: [(xid: UInt64, seq: Int64, table: String, id: String, origin: Int32?, change: Data, ready: Bool)] = []
+            var current: [RowKey: StoredRow] = [:]
+            var names: [SiteID: String?] = [:]
+            for try await (kind, a, seq, t, id, o, blob, flag, cl, hlc) in rows.decode((Int32, String?, Int64?, String, String?, Int32?, Data?, Bool?, Int64?, Int64?).self) {
+                switch kind {
+                case 0:
+                    guard let xid = a.flatMap({ UInt64($0) }), let seq, let id, let blob, let flag else { continue }
+                    found.append((xid, seq, t, id, o, blob, flag))
+                case 1:
+                    guard let site = a.flatMap(SiteID.init), let id, let blob, let cl, let hlc else { continue }
+                    current[RowKey(t, id)] = StoredRow(table: t, id: id, region: nil, parent: nil, cl: cl,
+                                                       existence: FieldVersion(hlc: HLC(rawValue: hlc), site: site), cells: try CellCoding.cells(blob))
+                default:
+                    guard let site = a.flatMap(SiteID.init) else { continue }
+                    names.updateValue(flag == true ? t : nil, forKey: site)
                 }
-                guard let xid = UInt64(x) else { continue }
-                entries.append((xid, s, t, id, o, c))
             }
+            found.sort { ($0.xid, $0.seq) < ($1.xid, $1.seq) }
+            var entries = found.prefix { $0.ready }
+            let heldBack = found.dropFirst(entries.count).first { origin == nil || $0.origin != origin }?.xid
             let more = entries.count > limit
             if more { entries.removeLast() }
             var next = cursor.map { StoreCursor(store: self.site, epoch: epoch, position: $0.position, xid: $0.xid ?? 0) }
@@ -98,10 +122,55 @@ extension PostgresServerStore {
             for e in entries where origin == nil || e.origin != origin {
                 builder.add(table: e.table, id: e.id, change: try CellCoding.change(e.change))
             }
-            var changes = builder.changeset(current: try await self.storedRows(builder.rows, conn))
-            changes.siteNames = try await self.names(of: changes.sites, conn)
+            var changes = builder.changeset(current: current)
+            let unnamed = changes.sites.filter { names[$0] == nil }
+            if !unnamed.isEmpty {
+                let known = try await self.names(of: unnamed, conn)
+                for (i, s) in unnamed.enumerated() { names.updateValue(known.indices.contains(i) ? known[i] : nil, forKey: s) }
+            }
+            let listed = changes.sites.map { names[$0] ?? nil }
+            changes.siteNames = listed.contains { $0 != nil } ? listed : []
             return (PullPage(changes: changes, cursor: next, more: more), heldBack)
         }
+    }
+
+    /// The epoch cursors are issued in (the latest any server began), after refusing a cursor
+    /// this database did not issue in the timeline it has now (restored from an older backup, or
+    /// another store: its epoch must be known, and it must not pass where the next epoch began);
+    /// and the requester's site index, after refusing a requester that may not pull (a fork).
+    /// One read.
+    func checked(_ cursor: StoreCursor?, requester: SiteID?, lineage: SiteLineage.Claim,
+                 _ conn: PostgresConnection) async throws -> (epoch: UInt64, origin: Int32?) {
+        let reset = ServerError.cursorReset
+        if let cursor, cursor.store != site || cursor.xid == nil { throw reset }
+        let e = Int64(bitPattern: cursor?.epoch ?? 0)
+        let uuid = requester?.description
+        let rows = try await conn.query("""
+            WITH c AS (SELECT n FROM srv_epoch WHERE epoch = \(e)),
+                 nx AS (SELECT start_xid, start_seq FROM srv_epoch WHERE n > (SELECT n FROM c) ORDER BY n LIMIT 1),
+                 lg AS (SELECT xid, seq FROM fb_log ORDER BY xid DESC, seq DESC LIMIT 1)
+            SELECT (SELECT epoch FROM srv_epoch ORDER BY n DESC LIMIT 1), (SELECT n FROM c),
+                   coalesce((SELECT start_xid FROM nx), (SELECT xid FROM lg))::text, coalesce((SELECT start_seq FROM nx), (SELECT seq FROM lg)),
+                   s.site IS NOT NULL, s.lineage, s.lineage_prev, coalesce(s.origin, f.idx)
+            FROM (SELECT 1) AS one LEFT JOIN srv_site s ON s.site = \(uuid) LEFT JOIN fb_site f ON f.site = \(uuid)::uuid
+            """, logger: logger)
+        var current: UInt64 = 0
+        var known = false
+        var end: (UInt64, Int64) = (0, 0)
+        var stored: SiteLineage? = nil
+        var origin: Int32? = nil
+        for try await (latest, n, x, s, pushed, l, p, idx) in rows.decode((Int64?, Int64?, String?, Int64?, Bool, String?, String?, Int32?).self) {
+            current = latest.map { UInt64(bitPattern: $0) } ?? 0
+            known = n != nil
+            end = (x.flatMap { UInt64($0) } ?? 0, s ?? 0)
+            if pushed { stored = SiteLineage(last: l, previous: p) }
+            origin = idx
+        }
+        if let cursor {
+            guard known, let xid = cursor.xid, (xid, cursor.position) <= end else { throw reset }
+        }
+        if let requester, !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
+        return (current, origin)
     }
 
     /// The oldest writing transaction of the cluster, for the log: database, application, age,
@@ -131,35 +200,6 @@ extension PostgresServerStore {
     }
 
     // MARK: Epochs
-
-    /// The epoch cursors are issued in (the latest any server began), after refusing a cursor
-    /// this database did not issue in the timeline it has now (restored from an older backup,
-    /// or another store): its epoch must be known, and it must not pass where the next epoch
-    /// began. One read.
-    func checkedEpoch(_ cursor: StoreCursor?, _ conn: PostgresConnection) async throws -> UInt64 {
-        let reset = ServerError.cursorReset
-        if let cursor, cursor.store != site || cursor.xid == nil { throw reset }
-        let e = Int64(bitPattern: cursor?.epoch ?? 0)
-        let rows = try await conn.query("""
-            WITH c AS (SELECT n FROM srv_epoch WHERE epoch = \(e)),
-                 nx AS (SELECT start_xid, start_seq FROM srv_epoch WHERE n > (SELECT n FROM c) ORDER BY n LIMIT 1),
-                 lg AS (SELECT xid, seq FROM fb_log ORDER BY xid DESC, seq DESC LIMIT 1)
-            SELECT (SELECT epoch FROM srv_epoch ORDER BY n DESC LIMIT 1), (SELECT n FROM c),
-                   coalesce((SELECT start_xid FROM nx), (SELECT xid FROM lg))::text, coalesce((SELECT start_seq FROM nx), (SELECT seq FROM lg))
-            """, logger: logger)
-        var current: UInt64 = 0
-        var known = false
-        var end: (UInt64, Int64) = (0, 0)
-        for try await (latest, n, x, s) in rows.decode((Int64?, Int64?, String?, Int64?).self) {
-            current = latest.map { UInt64(bitPattern: $0) } ?? 0
-            known = n != nil
-            end = (x.flatMap { UInt64($0) } ?? 0, s ?? 0)
-        }
-        if let cursor {
-            guard known, let xid = cursor.xid, (xid, cursor.position) <= end else { throw reset }
-        }
-        return current
-    }
 
     /// Begins a new epoch (a server process opened the store): cursors of a timeline this
     /// database no longer has are then refused. Starts where the log ends now.
