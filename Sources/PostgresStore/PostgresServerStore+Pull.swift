@@ -55,60 +55,49 @@ extension PostgresServerStore {
     }
 
     /// One page below the horizon, and the oldest committed entry for this requester that lies
-    /// past it (held back by an older transaction still running), if any. Two reads, no
-    /// transaction: the cursor's and the requester's checks, then the page with its rows as they
-    /// stand and their sites' names (a third read only for names of sites that neither wrote a
-    /// page entry nor a row's existence).
+    /// past it (held back by an older transaction still running), if any. One read, no
+    /// transaction (`PullPageSQL`): the cursor's and the requester's checks, the page, its rows as
+    /// they stand and their writers' names; a second read only for names of sites that neither
+    /// wrote a page entry nor a row's existence. The checks are applied before anything read is used.
     func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
               lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: UInt64?) {
-        try await reading { conn in
-            let (epoch, origin) = try await self.checked(cursor, requester: requester, lineage: lineage, conn)
-            let (afterXid, afterSeq) = (String(cursor?.xid ?? 0), cursor?.position ?? 0)
+        if let cursor, cursor.store != site || cursor.xid == nil { throw ServerError.cursorReset }
+        return try await reading { conn in
             // In (xid, seq) order the entries below the horizon come first: the page is the ready
-            // prefix; an entry past it means more is committed but held back. The rows of the
-            // ready entries come as they stand, and the names of the sites that wrote them.
-            let head = """
-                WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x),
-                p AS (SELECT l.xid, l.seq, l.tbl, l.id, l.origin, l.change, l.xid < h.x AS ready FROM fb_log l, h WHERE
-                """
-            let tail = """
-                ),
-                r AS (SELECT r.tbl, r.id, r.cl, r.hlc, r.site, r.cells FROM fb_row r WHERE (r.tbl, r.id) IN (SELECT tbl, id FROM p WHERE ready))
-                SELECT 0, p.xid::text, p.seq, p.tbl, p.id, p.origin, p.change, p.ready, NULL::bigint, NULL::bigint FROM p
-                UNION ALL
-                SELECT 1, r.site::text, NULL, r.tbl, r.id, NULL, r.cells, NULL, r.cl, r.hlc FROM r
-                UNION ALL
-                SELECT 2, f.site::text, NULL, coalesce(f.name, ''), NULL, NULL, NULL, f.name IS NOT NULL, NULL, NULL FROM fb_site f
-                WHERE f.idx IN (SELECT origin FROM p WHERE ready) OR f.site IN (SELECT site FROM r)
-                """
-            let query: PostgresQuery = if let scope = token.scope {
-                """
-                \(unescaped: head) l.region = ANY(\(Array(scope))::text[]) AND (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq))
-                ORDER BY l.xid, l.seq LIMIT \(limit + 1)\(unescaped: tail)
-                """
-            } else {
-                """
-                \(unescaped: head) (l.xid, l.seq) > (\(afterXid)::xid8, \(afterSeq))
-                ORDER BY l.xid, l.seq LIMIT \(limit + 1)\(unescaped: tail)
-                """
-            }
-            let rows = try await conn.query(query, logger: self.logger)
+            // prefix; an entry past it means more is committed but held back.
+            let bindings = PullPageSQL.bindings(afterXid: cursor?.xid ?? 0, afterSeq: cursor?.position ?? 0, limit: limit + 1,
+                                                epoch: Int64(bitPattern: cursor?.epoch ?? 0), requester: requester?.description,
+                                                scope: token.scope.map(Array.init))
+            let rows = token.scope == nil
+                ? try await conn.execute(PullPageStatement(bindings: bindings), logger: self.logger)
+                : try await conn.execute(PullScopedPageStatement(bindings: bindings), logger: self.logger)
+            var check = PullCheck()
             var found: [(xid: UInt64, seq: Int64, table: String, id: String, origin: Int32?, change: Data, ready: Bool)] = []
-            var current: [RowKey: StoredRow] = [:]
+            var blobs: [(RowKey, SiteID, Int64, Int64, Data)] = []
             var names: [SiteID: String?] = [:]
-            for try await (kind, a, seq, t, id, o, blob, flag, cl, hlc) in rows.decode((Int32, String?, Int64?, String, String?, Int32?, Data?, Bool?, Int64?, Int64?).self) {
+            for try await (kind, a, seq, t, id, o, blob, flag, n1, n2, x, y) in rows {
                 switch kind {
+                case 3:
+                    check = PullCheck(latest: n1.map { UInt64(bitPattern: $0) } ?? 0, cursorEpochKnown: n2 != nil,
+                                      end: (a.flatMap { UInt64($0) } ?? 0, seq ?? 0),
+                                      stored: flag == true ? SiteLineage(last: x, previous: y) : nil, origin: o)
                 case 0:
-                    guard let xid = a.flatMap({ UInt64($0) }), let seq, let id, let blob, let flag else { continue }
+                    guard let xid = a.flatMap({ UInt64($0) }), let seq, let t, let id, let blob, let flag else { continue }
                     found.append((xid, seq, t, id, o, blob, flag))
                 case 1:
-                    guard let site = a.flatMap(SiteID.init), let id, let blob, let cl, let hlc else { continue }
-                    current[RowKey(t, id)] = StoredRow(table: t, id: id, region: nil, parent: nil, cl: cl,
-                                                       existence: FieldVersion(hlc: HLC(rawValue: hlc), site: site), cells: try CellCoding.cells(blob))
+                    guard let site = a.flatMap(SiteID.init), let t, let id, let blob, let cl = n1, let hlc = n2 else { continue }
+                    blobs.append((RowKey(t, id), site, cl, hlc, blob))
                 default:
                     guard let site = a.flatMap(SiteID.init) else { continue }
-                    names.updateValue(flag == true ? t : nil, forKey: site)
+                    names.updateValue(t, forKey: site)
                 }
+            }
+            try check.verify(cursor: cursor, requester: requester, lineage: lineage)
+            let (epoch, origin) = (check.latest, check.origin)
+            var current: [RowKey: StoredRow] = [:]
+            for (key, site, cl, hlc, blob) in blobs {
+                current[key] = StoredRow(table: key.table, id: key.id, region: nil, parent: nil, cl: cl,
+                                         existence: FieldVersion(hlc: HLC(rawValue: hlc), site: site), cells: try CellCoding.cells(blob))
             }
             found.sort { ($0.xid, $0.seq) < ($1.xid, $1.seq) }
             var entries = found.prefix { $0.ready }
@@ -132,45 +121,6 @@ extension PostgresServerStore {
             changes.siteNames = listed.contains { $0 != nil } ? listed : []
             return (PullPage(changes: changes, cursor: next, more: more), heldBack)
         }
-    }
-
-    /// The epoch cursors are issued in (the latest any server began), after refusing a cursor
-    /// this database did not issue in the timeline it has now (restored from an older backup, or
-    /// another store: its epoch must be known, and it must not pass where the next epoch began);
-    /// and the requester's site index, after refusing a requester that may not pull (a fork).
-    /// One read.
-    func checked(_ cursor: StoreCursor?, requester: SiteID?, lineage: SiteLineage.Claim,
-                 _ conn: PostgresConnection) async throws -> (epoch: UInt64, origin: Int32?) {
-        let reset = ServerError.cursorReset
-        if let cursor, cursor.store != site || cursor.xid == nil { throw reset }
-        let e = Int64(bitPattern: cursor?.epoch ?? 0)
-        let uuid = requester?.description
-        let rows = try await conn.query("""
-            WITH c AS (SELECT n FROM srv_epoch WHERE epoch = \(e)),
-                 nx AS (SELECT start_xid, start_seq FROM srv_epoch WHERE n > (SELECT n FROM c) ORDER BY n LIMIT 1),
-                 lg AS (SELECT xid, seq FROM fb_log ORDER BY xid DESC, seq DESC LIMIT 1)
-            SELECT (SELECT epoch FROM srv_epoch ORDER BY n DESC LIMIT 1), (SELECT n FROM c),
-                   coalesce((SELECT start_xid FROM nx), (SELECT xid FROM lg))::text, coalesce((SELECT start_seq FROM nx), (SELECT seq FROM lg)),
-                   s.site IS NOT NULL, s.lineage, s.lineage_prev, coalesce(s.origin, f.idx)
-            FROM (SELECT 1) AS one LEFT JOIN srv_site s ON s.site = \(uuid) LEFT JOIN fb_site f ON f.site = \(uuid)::uuid
-            """, logger: logger)
-        var current: UInt64 = 0
-        var known = false
-        var end: (UInt64, Int64) = (0, 0)
-        var stored: SiteLineage? = nil
-        var origin: Int32? = nil
-        for try await (latest, n, x, s, pushed, l, p, idx) in rows.decode((Int64?, Int64?, String?, Int64?, Bool, String?, String?, Int32?).self) {
-            current = latest.map { UInt64(bitPattern: $0) } ?? 0
-            known = n != nil
-            end = (x.flatMap { UInt64($0) } ?? 0, s ?? 0)
-            if pushed { stored = SiteLineage(last: l, previous: p) }
-            origin = idx
-        }
-        if let cursor {
-            guard known, let xid = cursor.xid, (xid, cursor.position) <= end else { throw reset }
-        }
-        if let requester, !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
-        return (current, origin)
     }
 
     /// The oldest writing transaction of the cluster, for the log: database, application, age,
@@ -214,6 +164,29 @@ extension PostgresServerStore {
                 FROM fb_log
                 """, logger: self.logger)
         }
+    }
+}
+
+/// What a pull's checks read (`PullPageSQL`, kind 3), and the decision on it: a cursor this
+/// database did not issue in the timeline it has now (restored from an older backup, or another
+/// store) is refused — its epoch must be known, and it must not pass where the next epoch began
+/// (or the log ends) — and so is a requester that may not pull (a fork).
+struct PullCheck: Sendable {
+    /// The epoch cursors are issued in (the latest any server began).
+    var latest: UInt64 = 0
+    var cursorEpochKnown = false
+    /// Where the cursor's epoch ends: the next epoch's start, or the log's end.
+    var end: (UInt64, Int64) = (0, 0)
+    /// The requester's lineage, if it ever pushed here.
+    var stored: SiteLineage? = nil
+    /// The requester's site index (its own entries are not sent back to it).
+    var origin: Int32? = nil
+
+    func verify(cursor: StoreCursor?, requester: SiteID?, lineage: SiteLineage.Claim) throws {
+        if let cursor {
+            guard cursorEpochKnown, let xid = cursor.xid, (xid, cursor.position) <= end else { throw ServerError.cursorReset }
+        }
+        if let requester, !SiteLineage.pullAllowed(stored: stored, claim: lineage) { throw ServerError.siteForked(requester) }
     }
 }
 

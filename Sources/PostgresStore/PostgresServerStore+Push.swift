@@ -10,26 +10,17 @@ extension PostgresServerStore {
     public func push(_ batch: PushBatch, token: TokenInfo) async throws -> PushResponse {
         try await transaction { conn in
             let site = batch.site.description
-            // One push per site at a time: its row is made or locked, and read, in one statement
-            // and stays locked for the whole transaction.
-            var held: Int64 = 0
-            var owner: String? = nil
-            var stored: SiteLineage? = nil
-            var known: Int32? = nil
-            let rows = try await conn.query("""
-                INSERT INTO srv_site AS s (site, position) VALUES (\(site), 0) ON CONFLICT (site) DO UPDATE SET position = s.position
-                RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin
-                """, logger: self.logger)
-            for try await (p, t, l, lp, o) in rows.decode((Int64, String?, String?, String?, Int32?).self) {
-                (held, owner, stored, known) = (p, t, SiteLineage(last: l, previous: lp), o)
-            }
-            let lineage = SiteLineage.push(stored: stored, claim: batch.lineage)
+            // One push per site at a time: its row is made or locked, and read, first, and stays
+            // locked for the whole transaction; the facts and the rows named come in the same statement.
+            let (facts, locked, siteRow) = try await self.facts(for: [batch.changes] + batch.quarantined.map(\.row), site: site, conn)
+            let held = siteRow?.position ?? 0
+            let lineage = SiteLineage.push(stored: siteRow?.lineage, claim: batch.lineage)
             if lineage == .forked { throw ServerError.siteForked(batch.site) }
             if batch.from > held {
                 throw ServerError(.conflict, "sequence_gap",
                     "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
             }
-            let (facts, locked) = try await self.facts(for: [batch.changes] + batch.quarantined.map(\.row), siteOwner: owner, conn)
+            let known = siteRow?.origin
             let plan = try PushAuthorizer.authorize(batch, token: token, facts: facts, serverSite: self.site)
             var origin = known
             if origin == nil { origin = try await self.siteIndex(batch.site, name: nil, conn) }
@@ -62,8 +53,12 @@ extension PostgresServerStore {
     /// `FOR UPDATE` in one sorted (table, id) order, in one statement: the named rows (locked),
     /// every parent their new child rows name (a superset of what the authoriser looks up),
     /// which of the named rows have changes held, and every region's key epoch.
-    func facts(for changesets: [Changeset], siteOwner: String?, _ conn: PostgresConnection) async throws -> (PushFacts, locked: [RowKey: StoredRow]) {
-        var facts = PushFacts(siteOwner: siteOwner)
+    /// With `site`, the pushing site's row too, made or locked first (`SiteFactsStatement`);
+    /// its token is the facts' site owner.
+    func facts(for changesets: [Changeset], site: String? = nil, _ conn: PostgresConnection) async throws
+        -> (PushFacts, locked: [RowKey: StoredRow], site: SiteRow?) {
+        var facts = PushFacts()
+        var siteRow: SiteRow? = nil
         var named = Set<RowKey>()
         var parents = Set<RowKey>()
         for cs in changesets {
@@ -77,36 +72,28 @@ extension PostgresServerStore {
             }
         }
         parents.subtract(named)
-        let (n, p) = (Array(named), Array(parents))
-        let found = try await conn.query("""
-            WITH locked AS (
-                SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells FROM fb_row r
-                JOIN unnest(\(n.map(\.table))::text[], \(n.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-                ORDER BY r.tbl, r.id FOR UPDATE OF r)
-            SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells FROM locked
-            UNION ALL
-            SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL FROM fb_row r
-                JOIN unnest(\(p.map(\.table))::text[], \(p.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-            UNION ALL
-            SELECT 1, q.tbl, q.row_id, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_quarantine q
-                JOIN unnest(\(n.map(\.table))::text[], \(n.map(\.id))::text[]) AS k(tbl, id) ON q.tbl = k.tbl AND q.row_id = k.id
-            UNION ALL
-            SELECT 2, region, '', epoch::text, NULL, NULL, NULL, NULL, NULL FROM srv_region_epoch
-            """, logger: logger)
+        let found = if let site {
+            try await conn.execute(SiteFactsStatement(site: site, named: Array(named), parents: Array(parents)), logger: logger)
+        } else {
+            try await conn.execute(FactsStatement(named: Array(named), parents: Array(parents)), logger: logger)
+        }
         var locked: [RowKey: StoredRow] = [:]
-        for try await (kind, t, id, a, b, cl, hlc, site, cells) in found.decode((Int32, String, String, String?, String?, Int64?, Int64?, String?, Data?).self) {
+        for try await (kind, t, id, a, b, cl, hlc, site, cells) in found {
             switch kind {
             case 0:
                 guard let cl, let hlc, let site = site.flatMap(SiteID.init), let cells else { continue }
                 facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
                 locked[RowKey(t, id)] = StoredRow(table: t, id: id, region: a, parent: b, cl: cl,
                                                   existence: FieldVersion(hlc: HLC(rawValue: hlc), site: site), cells: try CellCoding.cells(cells))
+            case 4:
+                siteRow = SiteRow(position: cl ?? 0, lineage: SiteLineage(last: b, previous: site), origin: hlc.map { Int32(clamping: $0) })
+                facts.siteOwner = a
             case 3: facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
             case 1: facts.quarantined.insert(RowKey(t, id))
             default: facts.epochs[t] = a.flatMap(Int64.init).map { UInt32(clamping: $0) }
             }
         }
-        return (facts, locked)
+        return (facts, locked, siteRow)
     }
 
     static func epochs(_ conn: PostgresConnection, logger: Logger) async throws -> [String: UInt32] {
@@ -140,7 +127,7 @@ extension PostgresServerStore {
     /// locked and read (`facts`), merged (`RowWrites`), written back and logged.
     func apply(_ cs: Changeset, origin: Int32?, _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
         try await nameSites(of: cs, conn)
-        let (_, locked) = try await facts(for: [cs], siteOwner: nil, conn)
+        let (_, locked, _) = try await facts(for: [cs], conn)
         let writes = try RowWrites.merging(cs, into: locked)
         try await write(writes, origin: origin, conn, site: nil)
         return (writes.applied, writes.ignored)
@@ -159,35 +146,15 @@ extension PostgresServerStore {
     /// violation, and the transaction is made again (`transaction`), this time merging with it.
     func write(_ w: RowWrites, origin: Int32?, _ conn: PostgresConnection, site advance: SiteAdvance?) async throws {
         guard !w.isEmpty || advance != nil else { return }
-        let (ins, upd, log) = (w.inserts, w.updates, w.log)
-        let insCells = ins.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
-        let updCells = upd.map { ByteBuffer(data: CellCoding.encode($0.cells)) }
-        let accepted = advance?.lineage
-        try await conn.query("""
-            WITH ins AS (
-                INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
-                SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
-                FROM unnest(\(ins.map(\.table))::text[], \(ins.map(\.id))::text[], \(ins.map { $0.region ?? "" })::text[],
-                            \(ins.map { $0.parent ?? "" })::text[], \(ins.map(\.cl))::bigint[], \(ins.map { $0.existence.hlc.rawValue })::bigint[],
-                            \(ins.map { $0.existence.site.description })::text[], \(insCells)::bytea[]) AS x(t, i, r, p, c, h, s, b)),
-            upd AS (
-                UPDATE fb_row f SET cl = x.c, hlc = x.h, site = x.s::uuid, cells = x.b
-                FROM unnest(\(upd.map(\.table))::text[], \(upd.map(\.id))::text[], \(upd.map(\.cl))::bigint[],
-                            \(upd.map { $0.existence.hlc.rawValue })::bigint[], \(upd.map { $0.existence.site.description })::text[],
-                            \(updCells)::bytea[]) AS x(t, i, c, h, s, b)
-                WHERE f.tbl = x.t AND f.id = x.i),
-            lg AS (
-                INSERT INTO fb_log (tbl, id, region, origin, change)
-                SELECT t, i, NULLIF(r, ''), \(origin), b
-                FROM unnest(\(log.map(\.table))::text[], \(log.map(\.id))::text[], \(log.map(\.region))::text[],
-                            \(log.map { ByteBuffer(data: $0.change) })::bytea[]) WITH ORDINALITY AS x(t, i, r, b, n)
-                ORDER BY n)
-            UPDATE srv_site SET position = \(advance?.position), token = coalesce(token, \(advance?.token)), origin = \(origin),
-                lineage = CASE WHEN \(accepted != nil) THEN \(accepted?.last) ELSE lineage END,
-                lineage_prev = CASE WHEN \(accepted != nil) THEN \(accepted?.previous) ELSE lineage_prev END
-            WHERE site = \(advance?.site)
-            """, logger: logger)
+        _ = try await conn.execute(WriteStatement(w, origin: origin, site: advance), logger: logger)
     }
+}
+
+/// A pushing site's row as it stood (`srv_site`).
+struct SiteRow: Sendable {
+    var position: Int64
+    var lineage: SiteLineage?
+    var origin: Int32?
 }
 
 /// How a push moves its site's row (`srv_site`): to `position`, bound to `token` if unbound,

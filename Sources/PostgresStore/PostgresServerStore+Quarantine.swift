@@ -87,7 +87,7 @@ extension PostgresServerStore {
                     guard let site = SiteID(siteText), let token, token.revokedAt == nil else {
                         throw ServerError(.forbidden, "token_revoked", "the token that pushed it is revoked")
                     }
-                    var (facts, locked) = try await self.facts(for: [cs], siteOwner: nil, conn)
+                    var (facts, locked, _) = try await self.facts(for: [cs], conn)
                     facts.quarantined = []
                     let plan = try PushAuthorizer.authorize(PushBatch(site: site, from: 0, to: 0, changes: cs, quarantined: []),
                                                             token: token, facts: facts, serverSite: self.site)

@@ -11,11 +11,7 @@ extension PostgresServerStore {
     public func credential(hash: [UInt8]) async throws -> Credential? {
         let h = Data(hash)
         return try await reading { conn in
-            let rows = try await conn.query("""
-                SELECT t.name, t.regions, t.coordinator, t.created_at, t.revoked_at, d.state FROM srv_token t
-                LEFT JOIN srv_device d ON d.token = t.name WHERE t.hash = \(h) AND t.revoked_at IS NULL
-                """, logger: self.logger)
-            for try await (n, r, c, t, v, state) in rows.decode((String, String, Bool, String, String?, String?).self) {
+            for try await (n, r, c, t, v, state) in try await conn.execute(CredentialStatement(hash: h), logger: self.logger) {
                 return Credential(token: Self.tokenInfo(n, r, c, t, v), deviceRevoked: state == DeviceInfo.State.revoked.rawValue)
             }
             return nil
