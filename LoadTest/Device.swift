@@ -36,6 +36,8 @@ struct Device: Sendable {
     let client: HTTPClient
     let ring: KeyRing
     let observer: Bool
+    /// The pause between a device's syncs, in milliseconds (uniform).
+    let pause: ClosedRange<Int>
     static let fields = ["region", "name", "born", "sex", "occupation"]
 
     func run(until deadline: Date, seed: UInt64) async -> Outcome {
@@ -145,7 +147,7 @@ struct Device: Sendable {
                     if Date() > deadline.addingTimeInterval(30) { break }
                 }
             }
-            try? await Task.sleep(for: .milliseconds(300 + Int(rng.next() % 1400)))
+            try? await Task.sleep(for: .milliseconds(pause.lowerBound + Int(rng.next() % UInt64(pause.count))))
         }
         if observer { for (row, fields) in out.written { for (f, v) in fields { Self.keep(v, row, f, &out.held!) } } }
         return out

@@ -9,7 +9,7 @@ import SealedSync
 
 // fieldbook-load: simulated devices against real servers (docs/PERFORMANCE.md, "Scale-out").
 //
-//   fieldbook-load [--database postgres://…] [--servers 3] [--devices 500] [--seconds 60] [--kill-at 30] [--json]
+//   fieldbook-load [--database postgres://…] [--servers 3] [--devices 500] [--seconds 60] [--kill-at 30] [--pause 300-1700] [--json]
 //
 // With --database, --servers processes serve one PostgreSQL database (a fresh, empty one);
 // without, one process serves an embedded store in a temporary directory. Halfway (--kill-at),
@@ -26,6 +26,15 @@ let deviceCount = Int(option("--devices") ?? "500") ?? 500
 let seconds = Double(option("--seconds") ?? "60") ?? 60
 let killAt = Double(option("--kill-at") ?? String(seconds / 2)) ?? seconds / 2
 let json = args.contains("--json")
+/// The pause between a device's syncs (ms, uniform): `--pause 300-1700` (the default).
+let pause: ClosedRange<Int> = {
+    let parts = (option("--pause") ?? "300-1700").split(separator: "-").compactMap { Int($0) }
+    guard parts.count == 2, parts[0] >= 0, parts[1] >= parts[0], parts[1] <= 600_000 else {
+        FileHandle.standardError.write(Data("fieldbook-load: --pause wants MIN-MAX in milliseconds (at most 600000), e.g. 300-1700\n".utf8))
+        exit(64)
+    }
+    return parts[0]...parts[1]
+}()
 /// Devices are spread over regional teams (a token per region): each pulls its region only.
 let regionCount = max(1, Int(option("--regions") ?? "50") ?? 50)
 let regions = (0..<regionCount).map { "region-\($0)" }
@@ -75,7 +84,7 @@ try await send(SyncProtocol.keysPath, method: .POST, token: coordinatorToken,
 
 // Device tokens: one per region (a token's sites are its devices').
 let tokens = try regions.map { try servers.token("team-\($0)", regions: $0) }
-if !json { print("\(deviceCount) devices in \(regionCount) regions, \(serverCount) server(s) on \(database == nil ? "the embedded store" : "PostgreSQL"), \(Int(seconds)) s, server 0 killed at \(Int(killAt)) s") }
+if !json { print("\(deviceCount) devices in \(regionCount) regions, \(serverCount) server(s) on \(database == nil ? "the embedded store" : "PostgreSQL"), \(Int(seconds)) s, server 0 killed at \(Int(killAt)) s, pauses \(pause.lowerBound)–\(pause.upperBound) ms") }
 
 let started = Date()
 let deadline = started.addingTimeInterval(seconds)
@@ -83,7 +92,7 @@ let urls = servers.urls
 let outcomes = await withTaskGroup(of: Device.Outcome.self) { group -> [Device.Outcome] in
     for i in 0..<deviceCount {
         let device = Device(index: i, token: tokens[i % regionCount], region: regions[i % regionCount], urls: urls, client: client, ring: ring,
-                            observer: i < 5)
+                            observer: i < 5, pause: pause)
         group.addTask {
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))  // devices come online over a second
             return await device.run(until: deadline, seed: UInt64(i + 1))
@@ -149,7 +158,7 @@ let pushes = outcomes.reduce(0) { $0 + $1.pushes }
 let changes = outcomes.reduce(0) { $0 + $1.changes }
 let pushL = outcomes.flatMap(\.pushLatencies), pullL = outcomes.flatMap(\.pullLatencies)
 let result: [String: Any] = [
-    "store": database == nil ? "embedded" : "postgres", "servers": serverCount, "devices": deviceCount, "regions": regionCount, "seconds": (elapsed * 10).rounded() / 10,
+    "store": database == nil ? "embedded" : "postgres", "servers": serverCount, "devices": deviceCount, "regions": regionCount, "pause_ms": "\(pause.lowerBound)-\(pause.upperBound)", "seconds": (elapsed * 10).rounded() / 10,
     "pushes": pushes, "pushes_per_s": (Double(pushes) / elapsed).rounded(), "changes_per_s": (Double(changes) / elapsed).rounded(),
     "push_p50_ms": percentile(pushL, 0.5).rounded(), "push_p99_ms": percentile(pushL, 0.99).rounded(),
     "pull_p50_ms": percentile(pullL, 0.5).rounded(), "pull_p99_ms": percentile(pullL, 0.99).rounded(),
