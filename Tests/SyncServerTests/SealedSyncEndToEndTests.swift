@@ -199,10 +199,12 @@ import Testing
 
     /// Revocation: the revoked device is refused by the server, the region moves to a new key
     /// epoch that the others receive, and what is written afterwards does not open with the
-    /// keys the revoked device held.
-    @Test func aRevokedDeviceGetsNothingMoreAndCannotOpenWhatIsWrittenAfter() async throws {
+    /// keys the revoked device held. Through each store (the device's state is read with its
+    /// token, in one read, by both).
+    @Test(arguments: TestStore.available)
+    func aRevokedDeviceGetsNothingMoreAndCannotOpenWhatIsWrittenAfter(store: TestStore) async throws {
         let cli = try CLIRunner()
-        let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
+        let server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path, store: store)
         defer { server.stop() }
         let (m, c) = try pair(cli, server)
         let lost = db(cli, "lost")

@@ -60,19 +60,31 @@ import Testing
         #expect(history.contains("journalist") && history.contains("hq-laptop"), "\(history)")
     }
 
+    /// A server on a new store of the kind, in a directory of its own, with a coordinator's
+    /// token ("hq") whose device has delivered every test region's key.
+    func contractServer(_ store: TestStore) async throws -> (URL, ServerProcess, HTTPTestClient, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-contract-\(UUID().uuidString)")
+        let server = try ServerProcess(data: dir.path, store: store)
+        do {
+            let http = HTTPTestClient(client: HTTPClient.shared, base: server.url)
+            let hq = try server.token("hq", regions: "*", coordinator: true)
+            try await http.enrolKeys(coordinator: hq, name: "hq")
+            return (dir, server, http, hq)
+        } catch {
+            server.stop()
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
+    }
+
     /// A re-sent push changes nothing; a push that starts after the held position is a gap; a
     /// second writer under one site id is refused; a token pushes only its regions; a change
     /// from the future is held, listed and released by the operator.
     @Test(arguments: TestStore.available)
     func pushesAreIdempotentGapsForksAndOtherRegionsAreRefusedFutureChangesHeld(store: TestStore) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-contract-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try ServerProcess(data: dir.path, store: store)
-        defer { server.stop() }
-        let http = HTTPTestClient(client: HTTPClient.shared, base: server.url)
-        let hq = try server.token("hq", regions: "*", coordinator: true)
+        let (dir, server, http, hq) = try await contractServer(store)
+        defer { server.stop(); try? FileManager.default.removeItem(at: dir) }
         let almaty = try server.token("almaty", regions: "almaty")
-        try await http.enrolKeys(coordinator: hq, name: "hq")
         let site = SiteID.random()
         let first = Changeset(sites: [site], tables: [personRow(newID(), region: "almaty", name: "Асқар Қайырбек")])
         let id1 = "0123456789abcdef0123456789abcdef"
@@ -113,13 +125,8 @@ import Testing
     /// on PostgreSQL a push that finds the row created under it merges with it, never overwrites.
     @Test(arguments: TestStore.available)
     func aRowCreatedByManyDevicesAtOnceKeepsTheNewestValue(store: TestStore) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fieldbook-contract-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try ServerProcess(data: dir.path, store: store)
-        defer { server.stop() }
-        let http = HTTPTestClient(client: HTTPClient.shared, base: server.url)
-        let hq = try server.token("hq", regions: "*", coordinator: true)
-        try await http.enrolKeys(coordinator: hq, name: "hq")
+        let (dir, server, http, hq) = try await contractServer(store)
+        defer { server.stop(); try? FileManager.default.removeItem(at: dir) }
         let devices = 8
         let base = nowMillis() - 60_000
         var ids: [String: String] = [:]
