@@ -81,7 +81,9 @@ extension PostgresServerStore {
         for try await (kind, t, id, a, b, cl, hlc, site, cells) in found {
             switch kind {
             case 0:
-                guard let cl, let hlc, let site = site.flatMap(SiteID.init), let cells else { continue }
+                guard let cl, let hlc, let site = site.flatMap(SiteID.init), let cells else {
+                    throw ServerError(.internalServerError, "store_failed", "the stored row \(t) \(id) is unreadable")
+                }
                 facts.held[RowKey(t, id)] = HeldRow(region: a, parent: b)
                 locked[RowKey(t, id)] = StoredRow(table: t, id: id, region: a, parent: b, cl: cl,
                                                   existence: FieldVersion(hlc: HLC(rawValue: hlc), site: site), cells: try CellCoding.cells(cells))
@@ -102,23 +104,6 @@ extension PostgresServerStore {
             out[r] = UInt32(clamping: e)
         }
         return out
-    }
-
-    /// The stored rows of `keys` (not locked: for pulls, which read rows as they stand).
-    func storedRows(_ keys: [RowKey], _ conn: PostgresConnection) async throws -> [RowKey: StoredRow] {
-        var state: [RowKey: StoredRow] = [:]
-        guard !keys.isEmpty else { return state }
-        let rows = try await conn.query("""
-            SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site::text, r.cells FROM fb_row r
-            JOIN unnest(\(keys.map(\.table))::text[], \(keys.map(\.id))::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-            """, logger: logger)
-        for try await (t, id, region, parent, cl, hlc, site, cells) in rows.decode((String, String, String?, String?, Int64, Int64, String, Data).self) {
-            guard let s = SiteID(site) else { continue }
-            state[RowKey(t, id)] = StoredRow(table: t, id: id, region: region, parent: parent, cl: cl,
-                                             existence: FieldVersion(hlc: HLC(rawValue: hlc), site: s),
-                                             cells: try CellCoding.cells(cells))
-        }
-        return state
     }
 
     // MARK: Apply
