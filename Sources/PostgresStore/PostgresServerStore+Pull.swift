@@ -45,6 +45,11 @@ extension PostgresServerStore {
         }
     }
 
+    /// What the store holds does not decode: never skipped (a cursor would pass it for good).
+    static func unreadable(_ what: String) -> ServerError {
+        ServerError(.internalServerError, "store_failed", "\(what) in the store is unreadable")
+    }
+
     /// Whether every transaction older than `xid` has ended (the horizon has passed it).
     func horizonPassed(_ xid: UInt64) async throws -> Bool {
         try await reading { conn in
@@ -82,10 +87,10 @@ extension PostgresServerStore {
                                       end: (a.flatMap { UInt64($0) } ?? 0, seq ?? 0),
                                       stored: flag == true ? SiteLineage(last: x, previous: y) : nil, origin: o)
                 case 0:
-                    guard let xid = a.flatMap({ UInt64($0) }), let seq, let t, let id, let blob, let flag else { continue }
+                    guard let xid = a.flatMap({ UInt64($0) }), let seq, let t, let id, let blob, let flag else { throw Self.unreadable("a log entry") }
                     found.append((xid, seq, t, id, o, blob, flag))
                 case 1:
-                    guard let site = a.flatMap(SiteID.init), let t, let id, let blob, let cl = n1, let hlc = n2 else { continue }
+                    guard let site = a.flatMap(SiteID.init), let t, let id, let blob, let cl = n1, let hlc = n2 else { throw Self.unreadable("a stored row") }
                     blobs.append((RowKey(t, id), site, cl, hlc, blob))
                 default:
                     guard let site = a.flatMap(SiteID.init) else { continue }
