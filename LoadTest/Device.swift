@@ -14,6 +14,8 @@ struct Device: Sendable {
     struct Outcome: Sendable {
         var pushLatencies: [Double] = []
         var pullLatencies: [Double] = []
+        /// When each push that was taken began (parallel to `pushLatencies`, seconds since 1970).
+        var pushStarts: [Double] = []
         var pushes = 0
         var changes = 0
         var failovers = 0
@@ -101,6 +103,7 @@ struct Device: Sendable {
                     let body = try await r.body.collect(upTo: 1 << 20)
                     guard r.status == .ok else { throw LoadError("push: \(r.status.code) \(String(buffer: body))") }
                     out.pushLatencies.append(Date().timeIntervalSince(start))
+                    out.pushStarts.append(start.timeIntervalSince1970)
                     break
                 } catch {
                     out.errors[String("push: \(error)".prefix(400)), default: 0] += 1

@@ -11,6 +11,9 @@ import SealedSync
 //
 //   fieldbook-load [--database postgres://…] [--servers 3] [--devices 500] [--seconds 60] [--kill-at 30] [--pause 300-1700] [--json]
 //
+// Besides the whole run, the steady state is reported: pushes begun from 5 s after the start (every
+// device online, connections made) until the kill.
+//
 // With --database, --servers processes serve one PostgreSQL database (a fresh, empty one);
 // without, one process serves an embedded store in a temporary directory. Halfway (--kill-at),
 // server 0 is killed with SIGKILL; with PostgreSQL its devices fail over to the others, with the
@@ -157,10 +160,16 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 let pushes = outcomes.reduce(0) { $0 + $1.pushes }
 let changes = outcomes.reduce(0) { $0 + $1.changes }
 let pushL = outcomes.flatMap(\.pushLatencies), pullL = outcomes.flatMap(\.pullLatencies)
+// The same for the steady state: the pushes begun from 5 s after the start (when every device has
+// come online, opened its connections and the servers' pools theirs) until the kill.
+let killTime = started.timeIntervalSince1970 + killAt, warm = started.timeIntervalSince1970 + min(5, killAt)
+let pushSteady = outcomes.flatMap { o in zip(o.pushStarts, o.pushLatencies).filter { $0.0 >= warm && $0.0 < killTime }.map(\.1) }
 let result: [String: Any] = [
     "store": database == nil ? "embedded" : "postgres", "servers": serverCount, "devices": deviceCount, "regions": regionCount, "pause_ms": "\(pause.lowerBound)-\(pause.upperBound)", "seconds": (elapsed * 10).rounded() / 10,
     "pushes": pushes, "pushes_per_s": (Double(pushes) / elapsed).rounded(), "changes_per_s": (Double(changes) / elapsed).rounded(),
     "push_p50_ms": percentile(pushL, 0.5).rounded(), "push_p99_ms": percentile(pushL, 0.99).rounded(),
+    "steady_pushes_per_s": (Double(pushSteady.count) / max(0.001, killAt - min(5, killAt))).rounded(),
+    "steady_push_p50_ms": percentile(pushSteady, 0.5).rounded(), "steady_push_p99_ms": percentile(pushSteady, 0.99).rounded(),
     "pull_p50_ms": percentile(pullL, 0.5).rounded(), "pull_p99_ms": percentile(pullL, 0.99).rounded(),
     "failovers": outcomes.reduce(0) { $0 + $1.failovers }, "pushes_given_up": outcomes.reduce(0) { $0 + $1.gaveUp }, "rows": state.count, "lost": lost, "duplicated": extra,
     "state_hash_store": hash(state), "state_hash_expected": hash(expected), "observers_agree": observersAgree,
