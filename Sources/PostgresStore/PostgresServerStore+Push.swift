@@ -20,18 +20,15 @@ extension PostgresServerStore {
                 throw ServerError(.conflict, "sequence_gap",
                     "this server holds position \(held) for site \(batch.site); the batch starts at \(batch.from). Push again from \(held)")
             }
-            let known = siteRow?.origin
             let plan = try PushAuthorizer.authorize(batch, token: token, facts: facts, serverSite: self.site)
-            var origin = known
+            var origin = siteRow?.origin
             if origin == nil { origin = try await self.siteIndex(batch.site, name: nil, conn) }
-            try await self.nameSites(of: plan.apply, conn)
-            let writes = try RowWrites.merging(plan.apply, into: locked)
             try await self.hold(plan.hold, site: batch.site, token: token, conn)
             let position = max(held, batch.to)
             var accepted: SiteLineage? = nil
             if case let .accept(l) = lineage { accepted = l }
-            try await self.write(writes, origin: origin, conn, site: SiteAdvance(site: site, position: position, token: token.name, lineage: accepted))
-            let report = (applied: writes.applied, ignored: writes.ignored)
+            let report = try await self.apply(plan.apply, origin: origin, locked: locked,
+                                              site: SiteAdvance(site: site, position: position, token: token.name, lineage: accepted), conn)
             return PushResponse(applied: report.applied, ignored: report.ignored + plan.dropped,
                                 quarantined: plan.hold.map(\.note), position: position)
         }
@@ -108,13 +105,17 @@ extension PostgresServerStore {
 
     // MARK: Apply
 
-    /// Applies an authorised changeset outside a push (a quarantine release, an import): its rows
-    /// locked and read (`facts`), merged (`RowWrites`), written back and logged.
-    func apply(_ cs: Changeset, origin: Int32?, _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
+    /// Applies an authorised changeset: the device names it carries recorded, its rows merged
+    /// (`RowWrites`) with `locked` (as `facts` read and locked them; nil: read and locked here),
+    /// written back and logged, and a pushing site advanced (`site`) — by a push, a quarantine
+    /// release and an import alike.
+    func apply(_ cs: Changeset, origin: Int32?, locked: [RowKey: StoredRow]? = nil, site advance: SiteAdvance? = nil,
+               _ conn: PostgresConnection) async throws -> (applied: Int, ignored: Int) {
         try await nameSites(of: cs, conn)
-        let (_, locked, _) = try await facts(for: [cs], conn)
-        let writes = try RowWrites.merging(cs, into: locked)
-        try await write(writes, origin: origin, conn, site: nil)
+        var state = locked
+        if state == nil { state = try await facts(for: [cs], conn).locked }
+        let writes = try RowWrites.merging(cs, into: state ?? [:])
+        try await write(writes, origin: origin, conn, site: advance)
         return (writes.applied, writes.ignored)
     }
 

@@ -91,8 +91,7 @@ extension PostgresServerStore {
                     facts.quarantined = []
                     let plan = try PushAuthorizer.authorize(PushBatch(site: site, from: 0, to: 0, changes: cs, quarantined: []),
                                                             token: token, facts: facts, serverSite: self.site)
-                    try await self.nameSites(of: plan.apply, conn)
-                    try await self.write(try RowWrites.merging(plan.apply, into: locked), origin: try await self.siteIndex(site, name: nil, conn), conn, site: nil)
+                    _ = try await self.apply(plan.apply, origin: try await self.siteIndex(site, name: nil, conn), locked: locked, conn)
                     try await conn.query("DELETE FROM srv_quarantine WHERE id = \(id)", logger: self.logger)
                     released += 1
                 } catch let refusal as ServerError {

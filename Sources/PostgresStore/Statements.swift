@@ -37,13 +37,16 @@ struct CredentialStatement: StoreStatement {
 /// The authoriser's facts and the named rows, locked in (table, id) order (`facts`).
 struct FactsStatement: StoreStatement {
     static let name = "fb_facts"
-    static let sql = "WITH " + body
-    /// The facts: `locked` (kind 0, the named rows, full), the parents (3), held keys (1), epochs (2).
-    static let body = """
+    static let sql = "WITH " + locked + "\n" + selects
+    /// The named rows, locked in (table, id) order.
+    static let locked = """
         locked AS (
             SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells FROM fb_row r
             JOIN unnest($1::text[], $2::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
             ORDER BY r.tbl, r.id FOR UPDATE OF r)
+        """
+    /// The facts: the named rows, full (kind 0), the parents (3), held keys (1), epochs (2).
+    static let selects = """
         SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells FROM locked
         UNION ALL
         SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL FROM fb_row r
@@ -79,11 +82,11 @@ struct SiteFactsStatement: StoreStatement {
         WITH s AS (
             INSERT INTO srv_site AS s (site, position) VALUES ($5::text, 0) ON CONFLICT (site) DO UPDATE SET position = s.position
             RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin),
-        """ + FactsStatement.body.replacingOccurrences(of: "SELECT 0, tbl, id,", with: """
+        \(FactsStatement.locked)
         SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL FROM s
         UNION ALL
-        SELECT 0, tbl, id,
-        """)
+        \(FactsStatement.selects)
+        """
     typealias Row = FactsStatement.Row
     let bindings: PostgresBindings
 
