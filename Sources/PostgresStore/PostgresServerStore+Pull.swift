@@ -5,32 +5,38 @@ import SyncCore
 import SyncServer
 
 /// Pulls on PostgreSQL. A log entry is stamped with its transaction's id (`xid8`); a pull reads
-/// the entries after its cursor (xid, seq) whose transaction is below the oldest one still running
-/// (`pg_snapshot_xmin`), in (xid, seq) order. A transaction that started earlier but commits
-/// later has a smaller xid than any reader has passed, because no reader passes a running one:
-/// no change is ever skipped. (A plain sequence would be: entry 101 can commit after a reader
-/// has read 102.)
+/// the entries after its cursor (xid, seq) whose transaction is below the horizon, in (xid, seq)
+/// order. The horizon is the oldest transaction still running that could write this database's
+/// log: a transaction that started earlier but commits later has a smaller xid than any reader
+/// has passed, because no reader passes a running one, so no change is ever skipped. (A plain
+/// sequence would be: entry 101 can commit after a reader has read 102.)
 ///
-/// The horizon is the cluster's, so a writing transaction of any database in it holds pulls
-/// back. A pull that sees committed entries it may not hand out yet waits (up to `horizonWait`)
-/// for the transactions before them to end, rather than answer "nothing more" while a change
-/// acknowledged before it began is left out.
+/// PostgreSQL's own horizon (`pg_snapshot_xmin`) is the cluster's: a writing transaction in any
+/// database of it holds it back. The page is read below it; only when committed entries lie past
+/// it does the pull work out this database's horizon (`horizon()`), which leaves out
+/// transactions known to run in other databases, and read again below that. If a transaction
+/// that may write here holds them back, the pull waits (up to `horizonWait`) for it to end,
+/// rather than answer "nothing more" while a change acknowledged before it began is left out.
 extension PostgresServerStore {
     public func pull(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
                      lineage: SiteLineage.Claim) async throws -> PullPage {
         let start = ContinuousClock.now
         var pause = Duration.milliseconds(5)
         var named = false
+        var horizon: UInt64 = 0
         while true {
-            let (page, heldBack) = try await page(after: cursor, limit: limit, token: token, requester: requester, lineage: lineage)
+            let (page, heldBack) = try await page(after: cursor, limit: limit, token: token, requester: requester,
+                                                  lineage: lineage, horizon: horizon)
             guard let heldBack else { return page }
-            // Wait for the horizon to pass the first entry held back (one small read a poll),
-            // then read the page again.
-            while try await !horizonPassed(heldBack) {
+            // Work out this database's horizon until it passes the first entry held back (one
+            // small read a poll), then read the page again below it.
+            while true {
+                horizon = try await self.horizon()
+                if horizon > heldBack { break }
                 if !named, ContinuousClock.now - start > .seconds(1) {
                     named = true
                     let oldest = (try? await oldestWriter()) ?? "unknown"
-                    logger.warning("a pull waits for an older transaction of the cluster", metadata: ["oldest": "\(oldest)"])
+                    logger.warning("a pull waits for an older transaction", metadata: ["oldest": "\(oldest)"])
                 }
                 guard ContinuousClock.now + pause < start + horizonWait else {
                     let oldest = (try? await oldestWriter()) ?? "unknown"
@@ -50,12 +56,28 @@ extension PostgresServerStore {
         ServerError(.internalServerError, "store_failed", "\(what) in the store is unreadable")
     }
 
-    /// Whether every transaction older than `xid` has ended (the horizon has passed it).
-    func horizonPassed(_ xid: UInt64) async throws -> Bool {
+    /// This database's horizon: the oldest transaction still running that could write its log
+    /// (or the next xid if none). Of the transactions running in a snapshot, those that
+    /// `pg_stat_activity` shows to belong to another database are left out: a transaction's
+    /// database never changes, and one in another database cannot write here, whenever that is
+    /// read. Any other (this database's, a prepared one, one that ended meanwhile, one whose
+    /// database this role may not see) is kept: the horizon is never later than it may be.
+    func horizon() async throws -> UInt64 {
         try await reading { conn in
-            let rows = try await conn.query("SELECT pg_snapshot_xmin(pg_current_snapshot()) > \(String(xid))::xid8", logger: self.logger)
-            for try await passed in rows.decode(Bool.self) { return passed }
-            return false
+            let rows = try await conn.query("""
+                WITH s AS (SELECT pg_current_snapshot() AS s)
+                SELECT coalesce((SELECT min(x) FROM pg_snapshot_xip(s.s) AS x
+                                 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                                   WHERE a.backend_xid = x::xid AND a.datid IS NOT NULL
+                                                     AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+                                pg_snapshot_xmax(s.s))::text
+                FROM s
+                """, logger: self.logger)
+            for try await text in rows.decode(String.self) {
+                guard let xid = UInt64(text) else { break }
+                return xid
+            }
+            throw Self.unreadable("the horizon")
         }
     }
 
@@ -65,14 +87,14 @@ extension PostgresServerStore {
     /// they stand and their writers' names; a second read only for names of sites that neither
     /// wrote a page entry nor a row's existence. The checks are applied before anything read is used.
     func page(after cursor: StoreCursor?, limit: Int, token: TokenInfo, requester: SiteID?,
-              lineage: SiteLineage.Claim) async throws -> (PullPage, heldBack: UInt64?) {
+              lineage: SiteLineage.Claim, horizon: UInt64) async throws -> (PullPage, heldBack: UInt64?) {
         if let cursor, cursor.store != site || cursor.xid == nil { throw ServerError.cursorReset }
         return try await reading { conn in
             // In (xid, seq) order the entries below the horizon come first: the page is the ready
             // prefix; an entry past it means more is committed but held back.
             let bindings = PullPageSQL.bindings(afterXid: cursor?.xid ?? 0, afterSeq: cursor?.position ?? 0, limit: limit + 1,
                                                 epoch: Int64(bitPattern: cursor?.epoch ?? 0), requester: requester?.description,
-                                                scope: token.scope.map(Array.init))
+                                                horizon: horizon, scope: token.scope.map(Array.init))
             let rows = token.scope == nil
                 ? try await conn.execute(PullPageStatement(bindings: bindings), logger: self.logger)
                 : try await conn.execute(PullScopedPageStatement(bindings: bindings), logger: self.logger)
@@ -128,14 +150,14 @@ extension PostgresServerStore {
         }
     }
 
-    /// The oldest writing transaction of the cluster, for the log: database, application, age,
-    /// state, the start of its query.
+    /// The oldest writing transaction of this database, for the log: application, age, state,
+    /// the start of its query.
     func oldestWriter() async throws -> String {
         try await reading { conn in
             let rows = try await conn.query("""
                 SELECT coalesce(datname, ''), coalesce(application_name, ''), coalesce((now() - xact_start)::text, ''), coalesce(state, ''),
                        coalesce(left(query, 80), '')
-                FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1
+                FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname = current_database() ORDER BY age(backend_xid) DESC LIMIT 1
                 """, logger: self.logger)
             for try await (d, a, age, s, q) in rows.decode((String, String, String, String, String).self) {
                 return "\(d) \(a) \(age) \(s): \(q)"

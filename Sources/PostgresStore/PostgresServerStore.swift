@@ -23,11 +23,12 @@ public final class PostgresServerStore: ServerStore {
     /// How long a request may wait for a connection from the pool before it is answered
     /// `503 busy` (with `Retry-After`). Default: 10 seconds.
     public let connectionWait: Duration
-    /// How long a pull waits for transactions that began before changes it can see to end (the
-    /// `xid8` horizon is the cluster's: a writing transaction in any database of the cluster
-    /// holds it back). Past it, the pull answers without those changes, and a later pull gets
-    /// them. Default: 30 seconds (our own sessions' statements end within `statement_timeout`,
-    /// their idle transactions within `idle_in_transaction_session_timeout`).
+    /// How long a pull waits for transactions that began before changes it can see to end (a
+    /// writing transaction of this database, or one whose database is not known, holds them
+    /// back; one known to run in another database of the cluster does not). Past it, the pull
+    /// answers without those changes, and a later pull gets them. Default: 30 seconds (our own
+    /// sessions' statements end within `statement_timeout`, their idle transactions within
+    /// `idle_in_transaction_session_timeout`).
     public let horizonWait: Duration
     /// When `releaseDue` last looked at the quarantine.
     let releaseLooked = LastLook()

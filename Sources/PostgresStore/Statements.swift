@@ -161,10 +161,11 @@ struct WriteStatement: StoreStatement {
 /// where the next epoch began or the log ends, the requester's lineage and site index), and the
 /// page below the horizon (kind 0) with its rows as they stand (1) and their writers' names (2);
 /// of the token's regions (`PullScopedPageStatement`) or of all (`PullPageStatement`).
-/// Parameters: $1 cursor xid, $2 cursor seq, $3 limit, $4 cursor epoch, $5 requester, $6 regions.
+/// Parameters: $1 cursor xid, $2 cursor seq, $3 limit, $4 cursor epoch, $5 requester, $6 a
+/// horizon already known (`PostgresServerStore.horizon()`, or 0), $7 regions.
 enum PullPageSQL {
     static let head = """
-        WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x),
+        WITH h AS (SELECT greatest(pg_snapshot_xmin(pg_current_snapshot()), $6::text::xid8) AS x),
         c AS (SELECT n FROM srv_epoch WHERE epoch = $4::bigint),
         nx AS (SELECT start_xid, start_seq FROM srv_epoch WHERE n > (SELECT n FROM c) ORDER BY n LIMIT 1),
         lg AS (SELECT xid, seq FROM fb_log ORDER BY xid DESC, seq DESC LIMIT 1),
@@ -187,13 +188,15 @@ enum PullPageSQL {
         """
     typealias Row = (Int32, String?, Int64?, String?, String?, Int32?, Data?, Bool?, Int64?, Int64?, String?, String?)
 
-    static func bindings(afterXid: UInt64, afterSeq: Int64, limit: Int, epoch: Int64, requester: String?, scope: [String]?) -> PostgresBindings {
-        var b = PostgresBindings(capacity: 6)
+    static func bindings(afterXid: UInt64, afterSeq: Int64, limit: Int, epoch: Int64, requester: String?, horizon: UInt64,
+                         scope: [String]?) -> PostgresBindings {
+        var b = PostgresBindings(capacity: 7)
         b.append(String(afterXid))
         b.append(afterSeq)
         b.append(Int64(limit))
         b.append(epoch)
         b.append(requester)
+        b.append(String(horizon))
         if let scope { b.append(scope) }
         return b
     }
@@ -213,7 +216,7 @@ struct PullScopedPageStatement: StoreStatement {
     // scan of the whole log with a region filter (the generic plan's choice for `region =
     // ANY(…)`) read every other region's entries too.
     static let sql = PullPageSQL.head + """
-         unnest($6::text[]) AS g(region) CROSS JOIN LATERAL (
+         unnest($7::text[]) AS g(region) CROSS JOIN LATERAL (
             SELECT e.xid, e.seq, e.tbl, e.id, e.origin, e.change FROM fb_log e
             WHERE e.region = g.region AND (e.xid, e.seq) > ($1::text::xid8, $2::bigint) ORDER BY e.xid, e.seq LIMIT $3::bigint) AS l
         """ + PullPageSQL.tail

@@ -58,27 +58,25 @@ import Testing
         }
     }
 
-    /// The horizon is the cluster's: a writing transaction in another database, begun before a
-    /// change was pushed here, holds that change back. A pull that begins while it runs waits
-    /// for it rather than answer "nothing more" without an acknowledged change; a blocker that
-    /// outlasts the wait leaves the change for the next pull, never skipped.
-    @Test func aPullWaitsForAnOlderTransactionElsewhereInTheCluster() async throws {
+    /// A writing transaction of the same database, begun before a change was pushed, may still
+    /// write the log below it: a pull that begins while it runs waits for it rather than answer
+    /// "nothing more" without an acknowledged change; a blocker that outlasts the wait leaves the
+    /// change for the next pull, never skipped.
+    @Test func aPullWaitsForAnOlderTransactionOfItsDatabase() async throws {
         guard TestStore.adminURL != nil else { return }
         try await TestExecutor.run {
             let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
             try await Self.attempts("the blocking transaction") {
                 let here = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
-                let elsewhere = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
                 return try await withThrowingTaskGroup(of: Void.self) { group -> Bool in
                     group.addTask { await here.run() }
-                    group.addTask { await elsewhere.run() }
                     defer { group.cancelAll() }
                     await PostgresDatabase.started()
                     let store = try await PostgresServerStore.open(client: here, logger: Self.logger)
                     let impatient = try await PostgresServerStore.open(client: here, logger: Self.logger, horizonWait: .milliseconds(100))
                     try await store.beginEpoch()
-                    return try await elsewhere.withConnection { blocker in
-                        try await Self.begin(blocker)   // a writer: holds the horizon
+                    return try await here.withConnection { blocker in
+                        try await Self.begin(blocker)   // a writer of this database: holds its horizon
                         try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("acknowledged")), logger: Self.logger)
                         let pull = Task { try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent) }
                         try await Task.sleep(for: .milliseconds(300))
@@ -100,13 +98,56 @@ import Testing
         }
     }
 
+    /// PostgreSQL's horizon is the cluster's, but a transaction of another database cannot write
+    /// this one's log: while one runs, begun before a change was pushed here, a pull hands the
+    /// change out at once (a server whose pulls waited, then answered "nothing more", for as long
+    /// as another application's transaction ran was seen on CI: a test's idle transaction in
+    /// its own database held a sync's pull back for 30 s).
+    @Test func aWritingTransactionInAnotherDatabaseHoldsNoPullBack() async throws {
+        guard TestStore.adminURL != nil else { return }
+        try await TestExecutor.run {
+            let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
+            try await Self.attempts("the transaction elsewhere") {
+                let here = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+                let elsewhere = try PostgresDatabase(url: try TestStore.createDatabase()).makeClient(logger: Self.logger)
+                return try await withThrowingTaskGroup(of: Void.self) { group -> Bool in
+                    group.addTask { await here.run() }
+                    group.addTask { await elsewhere.run() }
+                    defer { group.cancelAll() }
+                    await PostgresDatabase.started()
+                    let impatient = try await PostgresServerStore.open(client: here, logger: Self.logger, horizonWait: .milliseconds(100))
+                    try await impatient.beginEpoch()
+                    return try await elsewhere.withConnection { other in
+                        let xid = try await Self.begin(other)
+                        try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("acknowledged")), logger: Self.logger)
+                        var held = false   // the cluster's horizon is really held back by it
+                        for try await h in try await here.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", logger: Self.logger)
+                            .decode(String.self) { held = UInt64(h).map { $0 <= xid } ?? false }
+                        let page = try await impatient.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent)
+                        guard try await Self.commit(other) else { return false }
+                        #expect(held, "the cluster's horizon was held by the transaction elsewhere")
+                        #expect(page.changes.tables.flatMap(\.rows).map(\.id) == ["acknowledged"], "not held back by another database")
+                        let next = try await impatient.pull(after: page.cursor, limit: 100, token: token, requester: nil, lineage: .absent)
+                        #expect(next.changes.isEmpty && !next.more)
+                        return true
+                    }
+                }
+            }
+        }
+    }
+
     /// Begins a writing transaction (it holds an xid) that PostgreSQL ends if it is left idle for
     /// 2 s: a test process kept from running (other tests block its threads) cannot hold the
     /// cluster's horizon back for long, and so hold up every other test's pulls.
-    static func begin(_ conn: PostgresConnection) async throws {
+    /// Returns its xid.
+    @discardableResult
+    static func begin(_ conn: PostgresConnection) async throws -> UInt64 {
         try await conn.query("SET idle_in_transaction_session_timeout = '2s'", logger: logger)
         try await conn.query("BEGIN", logger: logger)
-        try await conn.query("SELECT pg_current_xact_id()", logger: logger)
+        for try await xid in try await conn.query("SELECT pg_current_xact_id()::text", logger: logger).decode(String.self) {
+            if let xid = UInt64(xid) { return xid }
+        }
+        throw ScaleOutError(message: "no xid")
     }
 
     /// Commits; false when PostgreSQL had ended the transaction (the attempt proves nothing).
@@ -136,28 +177,30 @@ import Testing
     /// (clients retry after `Retry-After`), and the metrics count it.
     @Test func aRequestWaitsForAConnectionOnlySoLong() async throws {
         guard TestStore.adminURL != nil else { return }
-        let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
-        let client = db.makeClient(logger: Self.logger)
-        let metrics = ServerMetrics()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            await PostgresDatabase.started()
-            let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
-            #expect(try await store.tokens().isEmpty, "a free connection: served")
-            let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
-            try await Task.sleep(for: .milliseconds(200))
-            let start = ContinuousClock.now
-            do {
-                _ = try await store.tokens()
-                Issue.record("served although the only connection was held")
-            } catch let e as ServerError {
-                #expect(e.status.code == 503 && e.code == "busy")
+        try await TestExecutor.run {
+            let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
+            let client = db.makeClient(logger: Self.logger)
+            let metrics = ServerMetrics()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                await PostgresDatabase.started()
+                let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
+                #expect(try await store.tokens().isEmpty, "a free connection: served")
+                let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
+                try await Task.sleep(for: .milliseconds(200))
+                let start = ContinuousClock.now
+                do {
+                    _ = try await store.tokens()
+                    Issue.record("served although the only connection was held")
+                } catch let e as ServerError {
+                    #expect(e.status.code == 503 && e.code == "busy")
+                }
+                #expect(ContinuousClock.now - start < .seconds(1.5), "refused after the bounded wait, not after the holder")
+                _ = try await holder.value
+                #expect(metrics.text().contains("fieldbook_store_connection_timeouts_total 1"))
+                #expect(try await store.tokens().isEmpty, "served again once the connection is free")
             }
-            #expect(ContinuousClock.now - start < .seconds(1.5), "refused after the bounded wait, not after the holder")
-            _ = try await holder.value
-            #expect(metrics.text().contains("fieldbook_store_connection_timeouts_total 1"))
-            #expect(try await store.tokens().isEmpty, "served again once the connection is free")
         }
     }
 
