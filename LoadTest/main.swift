@@ -9,7 +9,9 @@ import SealedSync
 
 // fieldbook-load: simulated devices against real servers (docs/PERFORMANCE.md, "Scale-out").
 //
-//   fieldbook-load [--database postgres://…] [--servers 3] [--devices 500] [--seconds 60] [--kill-at 30] [--pause 300-1700] [--json]
+//   fieldbook-load [--database postgres://…] [--servers 3] [--devices 500] [--seconds 60] [--kill-at 30] [--pause 300-1700] [--json] [--timeline]
+//
+// --timeline also prints, for each 5 s of the run, the pushes begun in it: rate, p50 and p99.
 //
 // Besides the whole run, the steady state is reported: pushes begun from 5 s after the start (every
 // device online, connections made) until the kill.
@@ -177,6 +179,15 @@ let result: [String: Any] = [
 var errors: [String: Int] = [:]
 for o in outcomes { for (k, v) in o.errors { errors[k, default: 0] += v } }
 if !json { for (k, v) in errors.sorted(by: { $0.value > $1.value }).prefix(8) { print("  \(v)× \(k)") } }
+if args.contains("--timeline") && !json {
+    let begun = outcomes.flatMap { zip($0.pushStarts, $0.pushLatencies) }
+    for window in stride(from: 0.0, to: elapsed, by: 5) {
+        let from = started.timeIntervalSince1970 + window
+        let inWindow = begun.filter { $0.0 >= from && $0.0 < from + 5 }.map(\.1)
+        print(String(format: "  %3.0f–%3.0f s: %4.0f pushes/s, p50 %5.0f ms, p99 %5.0f ms", window, window + 5,
+                     Double(inWindow.count) / 5, percentile(inWindow, 0.5), percentile(inWindow, 0.99)))
+    }
+}
 if json {
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
 } else {
