@@ -17,6 +17,13 @@ extension PostgresServerStore {
                 VALUES (\(received), \(site.description), \(token.name), \(h.note.table), \(h.note.id), \(h.note.reason), \(json), \(h.newestMillis))
                 """, logger: logger)
         }
+        // A new version of each stored row with a change held: an optimistic push that read the
+        // row before (when nothing was held) no longer finds the version it read, and writes nothing.
+        let keys = Set(changes.map { RowKey($0.note.table, $0.note.id) }).sorted { ($0.table, $0.id) < ($1.table, $1.id) }
+        try await conn.query("""
+            UPDATE fb_row r SET cl = r.cl FROM unnest(\(keys.map(\.table))::text[], \(keys.map(\.id))::text[]) AS k(t, i)
+            WHERE r.tbl = k.t AND r.id = k.i
+            """, logger: logger)
     }
 
     /// Asked before every push and pull; looks at most once a second (by `now`) per process: a
@@ -87,11 +94,12 @@ extension PostgresServerStore {
                     guard let site = SiteID(siteText), let token, token.revokedAt == nil else {
                         throw ServerError(.forbidden, "token_revoked", "the token that pushed it is revoked")
                     }
-                    var (facts, locked, _) = try await self.facts(for: [cs], conn)
+                    let read = try await self.facts(for: [cs], conn)
+                    var facts = read.facts
                     facts.quarantined = []
                     let plan = try PushAuthorizer.authorize(PushBatch(site: site, from: 0, to: 0, changes: cs, quarantined: []),
                                                             token: token, facts: facts, serverSite: self.site)
-                    _ = try await self.apply(plan.apply, origin: try await self.siteIndex(site, name: nil, conn), locked: locked, conn)
+                    _ = try await self.apply(plan.apply, origin: try await self.siteIndex(site, name: nil, conn), locked: read.locked, conn)
                     try await conn.query("DELETE FROM srv_quarantine WHERE id = \(id)", logger: self.logger)
                     released += 1
                 } catch let refusal as ServerError {

@@ -37,27 +37,29 @@ struct CredentialStatement: StoreStatement {
 /// The authoriser's facts and the named rows, locked in (table, id) order (`facts`).
 struct FactsStatement: StoreStatement {
     static let name = "fb_facts"
-    static let sql = "WITH " + locked + "\n" + selects
-    /// The named rows, locked in (table, id) order.
-    static let locked = """
-        locked AS (
-            SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells FROM fb_row r
-            JOIN unnest($1::text[], $2::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-            ORDER BY r.tbl, r.id FOR UPDATE OF r)
+    static let sql = "WITH " + named(locking: true) + "\n" + selects
+    /// The named rows with their row versions (`xmin`), locked in (table, id) order or only read.
+    static func named(locking: Bool) -> String {
         """
+        locked AS (
+            SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells, r.xmin::text AS v FROM fb_row r
+            JOIN unnest($1::text[], $2::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
+            ORDER BY r.tbl, r.id\(locking ? " FOR UPDATE OF r" : ""))
+        """
+    }
     /// The facts: the named rows, full (kind 0), the parents (3), held keys (1), epochs (2).
     static let selects = """
-        SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells FROM locked
+        SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells, v FROM locked
         UNION ALL
-        SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL FROM fb_row r
+        SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL, NULL FROM fb_row r
             JOIN unnest($3::text[], $4::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
         UNION ALL
-        SELECT 1, q.tbl, q.row_id, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_quarantine q
+        SELECT 1, q.tbl, q.row_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_quarantine q
             JOIN unnest($1::text[], $2::text[]) AS k(tbl, id) ON q.tbl = k.tbl AND q.row_id = k.id
         UNION ALL
-        SELECT 2, region, '', epoch::text, NULL, NULL, NULL, NULL, NULL FROM srv_region_epoch
+        SELECT 2, region, '', epoch::text, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_region_epoch
         """
-    typealias Row = (Int32, String, String, String?, String?, Int64?, Int64?, String?, Data?)
+    typealias Row = (Int32, String, String, String?, String?, Int64?, Int64?, String?, Data?, String?)
     let bindings: PostgresBindings
 
     init(named: [RowKey], parents: [RowKey], site: String? = nil) {
@@ -82,8 +84,30 @@ struct SiteFactsStatement: StoreStatement {
         WITH s AS (
             INSERT INTO srv_site AS s (site, position) VALUES ($5::text, 0) ON CONFLICT (site) DO UPDATE SET position = s.position
             RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin),
-        \(FactsStatement.locked)
-        SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL FROM s
+        \(FactsStatement.named(locking: true))
+        SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL, NULL FROM s
+        UNION ALL
+        \(FactsStatement.selects)
+        """
+    typealias Row = FactsStatement.Row
+    let bindings: PostgresBindings
+
+    init(site: String, named: [RowKey], parents: [RowKey]) {
+        bindings = FactsStatement(named: named, parents: parents, site: site).bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// An optimistic push's first statement (`PostgresServerStore.optimisticPush`): the same facts,
+/// nothing locked or written — the site's row as it stands, if any (kind 4, with its row
+/// version), and the named rows with theirs; `CheckedWriteStatement` writes only if they still hold.
+struct SiteFactsReadStatement: StoreStatement {
+    static let name = "fb_site_facts_read"
+    static let sql = """
+        WITH s AS (SELECT position, token, lineage, lineage_prev, origin, xmin::text AS v FROM srv_site WHERE site = $5::text),
+        \(FactsStatement.named(locking: false))
+        SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL, s.v FROM s
         UNION ALL
         \(FactsStatement.selects)
         """
@@ -98,33 +122,92 @@ struct SiteFactsStatement: StoreStatement {
 }
 
 /// Merged rows written back, their log entries, and a pushing site advanced, in one (`write`).
+/// Parameters $1–$25 (`WriteSQL`).
 struct WriteStatement: StoreStatement {
     static let name = "fb_write"
-    static let sql = """
-        WITH ins AS (
-            INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
-            SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bytea[])
-                AS x(t, i, r, p, c, h, s, b)),
-        upd AS (
-            UPDATE fb_row f SET cl = x.c, hlc = x.h, site = x.s::uuid, cells = x.b
-            FROM unnest($9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[]) AS x(t, i, c, h, s, b)
-            WHERE f.tbl = x.t AND f.id = x.i),
-        lg AS (
-            INSERT INTO fb_log (tbl, id, region, origin, change)
-            SELECT t, i, NULLIF(r, ''), $15::integer, b
-            FROM unnest($16::text[], $17::text[], $18::text[], $19::bytea[]) WITH ORDINALITY AS x(t, i, r, b, n)
-            ORDER BY n)
-        UPDATE srv_site SET position = $20::bigint, token = coalesce(token, $21::text), origin = $15::integer,
-            lineage = CASE WHEN $22::boolean THEN $23::text ELSE lineage END,
-            lineage_prev = CASE WHEN $22::boolean THEN $24::text ELSE lineage_prev END
-        WHERE site = $25::text
-        """
+    static let sql = "WITH " + WriteSQL.rows(guard: nil) + "\n" + WriteSQL.site(guard: nil)
     typealias Row = ()
     let bindings: PostgresBindings
 
     init(_ w: RowWrites, origin: Int32?, site advance: SiteAdvance?) {
-        var b = PostgresBindings(capacity: 25)
+        bindings = WriteSQL.bindings(w, origin: origin, site: advance)
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { () }
+}
+
+/// The same write, made only if what an optimistic push read still holds, all or nothing in one
+/// statement: the site's row and every named row that existed are locked (site first, then rows
+/// in (table, id) order, as the locking push takes them) and must still be the versions read
+/// (`xmin`: any write, a held change included, makes a new one), and no named row may have a
+/// change held. Answers whether it wrote. $26–$28 the rows read (table, id, version), $29 the
+/// site row's version, $30–$31 every row named.
+struct CheckedWriteStatement: StoreStatement {
+    static let name = "fb_write_checked"
+    static let sql = """
+        WITH sc AS (SELECT s.site FROM srv_site s WHERE s.site = $25::text AND s.xmin::text = $29::text FOR UPDATE),
+        chk AS (
+            SELECT r.tbl FROM fb_row r JOIN unnest($26::text[], $27::text[], $28::text[]) AS k(t, i, v) ON r.tbl = k.t AND r.id = k.i
+            WHERE r.xmin::text = k.v ORDER BY r.tbl, r.id FOR UPDATE OF r),
+        ok AS (SELECT EXISTS (SELECT 1 FROM sc) AND (SELECT count(*) FROM chk) = cardinality($26::text[])
+                      AND NOT EXISTS (SELECT 1 FROM srv_quarantine q JOIN unnest($30::text[], $31::text[]) AS k(t, i)
+                                      ON q.tbl = k.t AND q.row_id = k.i) AS ok),
+        \(WriteSQL.rows(guard: "(SELECT ok FROM ok)")),
+        st AS (\(WriteSQL.site(guard: "(SELECT ok FROM ok)")))
+        SELECT ok FROM ok
+        """
+    typealias Row = Bool
+    let bindings: PostgresBindings
+
+    init(_ w: RowWrites, origin: Int32?, site advance: SiteAdvance, read: [RowKey: String], siteVersion: String, named: [RowKey]) {
+        var b = WriteSQL.bindings(w, origin: origin, site: advance)
+        let versions = read.sorted { ($0.key.table, $0.key.id) < ($1.key.table, $1.key.id) }
+        b.append(versions.map(\.key.table))
+        b.append(versions.map(\.key.id))
+        b.append(versions.map(\.value))
+        b.append(siteVersion)
+        b.append(named.map(\.table))
+        b.append(named.map(\.id))
+        bindings = b
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Bool.self) }
+}
+
+/// The parts of a write (`WriteStatement`, `CheckedWriteStatement`), each made only where
+/// `guard` holds. Parameters: $1–$8 rows created, $9–$14 rows changed, $15 the origin, $16–$19
+/// log entries, $20–$25 the site's advance.
+enum WriteSQL {
+    static func rows(guard g: String?) -> String {
+        """
+        ins AS (
+            INSERT INTO fb_row (tbl, id, region, parent, cl, hlc, site, cells)
+            SELECT t, i, NULLIF(r, ''), NULLIF(p, ''), c, h, s::uuid, b
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bytea[])
+                AS x(t, i, r, p, c, h, s, b)\(g.map { " WHERE " + $0 } ?? "")),
+        upd AS (
+            UPDATE fb_row f SET cl = x.c, hlc = x.h, site = x.s::uuid, cells = x.b
+            FROM unnest($9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[]) AS x(t, i, c, h, s, b)
+            WHERE f.tbl = x.t AND f.id = x.i\(g.map { " AND " + $0 } ?? "")),
+        lg AS (
+            INSERT INTO fb_log (tbl, id, region, origin, change)
+            SELECT t, i, NULLIF(r, ''), $15::integer, b
+            FROM unnest($16::text[], $17::text[], $18::text[], $19::bytea[]) WITH ORDINALITY AS x(t, i, r, b, n)\(g.map { " WHERE " + $0 } ?? "")
+            ORDER BY n)
+        """
+    }
+
+    static func site(guard g: String?) -> String {
+        """
+        UPDATE srv_site SET position = $20::bigint, token = coalesce(token, $21::text), origin = $15::integer,
+            lineage = CASE WHEN $22::boolean THEN $23::text ELSE lineage END,
+            lineage_prev = CASE WHEN $22::boolean THEN $24::text ELSE lineage_prev END
+        WHERE site = $25::text\(g.map { " AND " + $0 } ?? "")
+        """
+    }
+
+    static func bindings(_ w: RowWrites, origin: Int32?, site advance: SiteAdvance?) -> PostgresBindings {
+        var b = PostgresBindings(capacity: 31)
         let (ins, upd, log) = (w.inserts, w.updates, w.log)
         b.append(ins.map(\.table))
         b.append(ins.map(\.id))
@@ -151,10 +234,8 @@ struct WriteStatement: StoreStatement {
         b.append(advance?.lineage?.last)
         b.append(advance?.lineage?.previous)
         b.append(advance?.site)
-        bindings = b
+        return b
     }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { () }
 }
 
 /// A pull in one statement: its checks (kind 3: the latest epoch, the cursor's epoch if known,

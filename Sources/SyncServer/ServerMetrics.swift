@@ -53,5 +53,12 @@ public final class ServerMetrics: Sendable {
                                                helpText: "Pulls answered without committed changes an older running transaction held back")).increment()
     }
 
+    /// Counts an optimistic push made again because what it read changed before it wrote
+    /// (PostgreSQL store).
+    public func pushRetried() {
+        registry.makeCounter(descriptor: .init(namespace: "fieldbook", metricName: "push_retries", unitName: "total",
+                                               helpText: "Pushes read again because another writer changed what they read first")).increment()
+    }
+
     public func text() -> String { registry.emitToString() }
 }

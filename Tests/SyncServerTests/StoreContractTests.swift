@@ -160,4 +160,56 @@ import Testing
         }
         #expect(ids.isEmpty, "rows not pulled: \(ids.keys.sorted())")
     }
+
+    /// Devices that have pushed before (on PostgreSQL their pushes go the optimistic way) edit one
+    /// record at once, round after round: every push is taken once, the record ends with the
+    /// newest value, and each device's position is where its pushes took it.
+    @Test(arguments: TestStore.available)
+    func concurrentEditsOfOneRecordByKnownDevicesKeepTheNewestValue(store: TestStore) async throws {
+        let (dir, server, http, hq) = try await contractServer(store)
+        defer { server.stop(); try? FileManager.default.removeItem(at: dir) }
+        let devices = 8
+        let sites = (0..<devices).map { _ in SiteID.random() }
+        let record = newID()
+        let base = nowMillis() - 60_000
+        var acks: [String?] = Array(repeating: nil, count: devices)
+        func pushID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+        for d in 0..<devices {   // each device's first push: its own record (the record shared, by device 0)
+            let id = pushID()
+            let cs = Changeset(sites: [sites[d]], tables: [personRow(d == 0 ? record : newID(), region: "almaty", name: "first \(d)", millis: base)])
+            let r = try await http.push(cs, site: sites[d], token: hq, from: 0, to: 1, lineage: HTTPTestClient.lineage(ack: nil, id: id))
+            #expect(r.status == 200, "\(r.message)")
+            acks[d] = id
+        }
+        var newest = ""
+        for round in 1...6 {
+            let rank = Array(0..<devices).shuffled()
+            let ids = (0..<devices).map { _ in pushID() }
+            let replies = try await withThrowingTaskGroup(of: (Int, Int, Int64?).self) { group in
+                for d in 0..<devices {
+                    let (site, ack, id) = (sites[d], acks[d], ids[d])
+                    group.addTask {
+                        let cs = Changeset(sites: [site], tables: [personRow(record, region: nil, name: "round \(round) device \(d)",
+                                                                           millis: base + Int64(round * 100 + rank[d]))])
+                        let r = try await http.push(cs, site: site, token: hq, from: Int64(round), to: Int64(round + 1),
+                                                    lineage: HTTPTestClient.lineage(ack: ack, id: id))
+                        return (d, r.status, (r.json?["position"] as? NSNumber)?.int64Value)
+                    }
+                }
+                return try await group.reduce(into: [(Int, Int, Int64?)]()) { $0.append($1) }
+            }
+            #expect(replies.allSatisfy { $0.1 == 200 && $0.2 == Int64(round + 1) }, "round \(round): \(replies)")
+            acks = ids.map { Optional($0) }
+            newest = "round \(round) device \(rank.firstIndex(of: devices - 1)!)"
+        }
+        let all = try await http.pullAll(token: hq)
+        let person = all.tables.first { $0.table == "person" }
+        let name = person?.fields.firstIndex(of: "name")
+        let values = person?.rows.filter { $0.id == record }.compactMap { row in row.fields.first { $0.field == name }?.value.text } ?? []
+        #expect(values == [newest], "\(values), the newest was \(newest)")
+        // One more push, of an edit older than the record's: taken (the position moves), applied to nothing.
+        let last = Changeset(sites: [sites[0]], tables: [personRow(record, region: nil, name: "again", millis: base)])
+        let again = try await http.push(last, site: sites[0], token: hq, from: 6, to: 7, lineage: HTTPTestClient.lineage(ack: acks[0], id: pushID()))
+        #expect(again.status == 200 && (again.json?["applied"] as? Int) == 0 && (again.json?["position"] as? Int) == 7, "\(again.status) \(again.message)")
+    }
 }
