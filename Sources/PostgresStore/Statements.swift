@@ -47,6 +47,17 @@ struct FactsStatement: StoreStatement {
             ORDER BY r.tbl, r.id\(locking ? " FOR UPDATE OF r" : ""))
         """
     }
+    /// The facts with the pushing site's row first (kind 4: token, lineage, position, origin,
+    /// previous lineage, row version), as `site` (position, token, lineage, lineage_prev, origin, v) gives it.
+    static func withSite(_ site: String, locking: Bool) -> String {
+        """
+        WITH s AS (\(site)),
+        \(named(locking: locking))
+        SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL, s.v FROM s
+        UNION ALL
+        \(selects)
+        """
+    }
     /// The facts: the named rows, full (kind 0), the parents (3), held keys (1), epochs (2).
     static let selects = """
         SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells, v FROM locked
@@ -80,15 +91,10 @@ struct FactsStatement: StoreStatement {
 /// (`FactsStatement`).
 struct SiteFactsStatement: StoreStatement {
     static let name = "fb_site_facts"
-    static let sql = """
-        WITH s AS (
-            INSERT INTO srv_site AS s (site, position) VALUES ($5::text, 0) ON CONFLICT (site) DO UPDATE SET position = s.position
-            RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin),
-        \(FactsStatement.named(locking: true))
-        SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL, NULL FROM s
-        UNION ALL
-        \(FactsStatement.selects)
-        """
+    static let sql = FactsStatement.withSite("""
+        INSERT INTO srv_site AS s (site, position) VALUES ($5::text, 0) ON CONFLICT (site) DO UPDATE SET position = s.position
+            RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin, NULL::text AS v
+        """, locking: true)
     typealias Row = FactsStatement.Row
     let bindings: PostgresBindings
 
@@ -104,13 +110,9 @@ struct SiteFactsStatement: StoreStatement {
 /// version), and the named rows with theirs; `CheckedWriteStatement` writes only if they still hold.
 struct SiteFactsReadStatement: StoreStatement {
     static let name = "fb_site_facts_read"
-    static let sql = """
-        WITH s AS (SELECT position, token, lineage, lineage_prev, origin, xmin::text AS v FROM srv_site WHERE site = $5::text),
-        \(FactsStatement.named(locking: false))
-        SELECT 4, '', '', s.token, s.lineage, s.position, s.origin::bigint, s.lineage_prev, NULL, s.v FROM s
-        UNION ALL
-        \(FactsStatement.selects)
-        """
+    static let sql = FactsStatement.withSite("""
+        SELECT position, token, lineage, lineage_prev, origin, xmin::text AS v FROM srv_site WHERE site = $5::text
+        """, locking: false)
     typealias Row = FactsStatement.Row
     let bindings: PostgresBindings
 
