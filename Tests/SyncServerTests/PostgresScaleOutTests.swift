@@ -187,8 +187,14 @@ import Testing
                 await PostgresDatabase.started()
                 let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
                 #expect(try await store.tokens().isEmpty, "a free connection: served")
-                let holder = Task { try await client.withConnection { conn in try await conn.query("SELECT pg_sleep(2)", logger: Self.logger) } }
-                try await Task.sleep(for: .milliseconds(200))
+                let (held, signal) = AsyncStream<Void>.makeStream()
+                let holder = Task {
+                    try await client.withConnection { conn in
+                        signal.yield()   // the only connection is taken from here on
+                        try await conn.query("SELECT pg_sleep(2)", logger: Self.logger)
+                    }
+                }
+                for await _ in held { break }
                 let start = ContinuousClock.now
                 do {
                     _ = try await store.tokens()
