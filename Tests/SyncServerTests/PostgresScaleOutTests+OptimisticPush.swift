@@ -81,7 +81,7 @@ extension PostgresScaleOutTests {
                 // snapshot does not show the quarantine entry; the row's new version does): it
                 // commits only once the write waits for the row's lock.
                 let (ready, signal) = AsyncStream<Void>.makeStream()
-                let holder = Task {
+                let holder = TestExecutor.task {
                     try await client.withConnection { conn in
                         try await conn.query("BEGIN", logger: Self.logger)
                         try await conn.query("SELECT 1 FROM fb_row WHERE id = 'r1' FOR UPDATE", logger: Self.logger)
@@ -90,7 +90,8 @@ extension PostgresScaleOutTests {
                         let deadline = ContinuousClock.now + .seconds(20)
                         while ContinuousClock.now < deadline {
                             var waiting: Int64 = 0
-                            for try await n in try await conn.query("""
+                            // On another connection: within a transaction, pg_stat_activity is read once.
+                            for try await n in try await client.query("""
                                 SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
                                 """, logger: Self.logger).decode(Int64.self) { waiting = n }
                             if waiting > 0 { break }

@@ -78,7 +78,7 @@ import Testing
                     return try await here.withConnection { blocker in
                         try await Self.begin(blocker)   // a writer of this database: holds its horizon
                         try await here.query(PostgresQuery(unsafeSQL: Self.logEntry("acknowledged")), logger: Self.logger)
-                        let pull = Task { try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent) }
+                        let pull = TestExecutor.task { try await store.pull(after: nil, limit: 100, token: token, requester: nil, lineage: .absent) }
                         try await Task.sleep(for: .milliseconds(300))
                         guard try await Self.commit(blocker) else { return false }
                         let page = try await pull.value
@@ -188,7 +188,7 @@ import Testing
                 let store = try await PostgresServerStore.open(client: client, logger: Self.logger, metrics: metrics, connectionWait: .milliseconds(300))
                 #expect(try await store.tokens().isEmpty, "a free connection: served")
                 let (held, signal) = AsyncStream<Void>.makeStream()
-                let holder = Task {
+                let holder = TestExecutor.task {
                     try await client.withConnection { conn in
                         signal.yield()   // the only connection is taken from here on
                         try await conn.query("SELECT pg_sleep(2)", logger: Self.logger)
