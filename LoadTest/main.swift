@@ -193,4 +193,7 @@ if json {
 } else {
     for k in result.keys.sorted() { print("\(k): \(result[k]!)") }
 }
-if lost > 0 || extra > 0 || !observersAgree || result["pushes_given_up"] as? Int != 0 || hash(state) != hash(expected) { exit(1) }
+if lost > 0 || extra > 0 || !observersAgree || result["pushes_given_up"] as? Int != 0 || hash(state) != hash(expected) {
+    servers.stopAll()  // exit() skips the defer above: no server is left running
+    exit(1)
+}
