@@ -13,6 +13,10 @@ import SealedSync
 //
 // --timeline also prints, for each 5 s of the run, the pushes begun in it: rate, p50 and p99.
 //
+// It also prints where the CPU went: the generator's and the servers' CPU seconds, and how busy
+// the whole machine was (all cores, from /proc/stat; -1 elsewhere): on a machine that also runs
+// PostgreSQL, a run near 100 % measures the machine, not the servers.
+//
 // Besides the whole run, the steady state is reported: pushes begun from 5 s after the start (every
 // device online, connections made) until the kill.
 //
@@ -92,6 +96,8 @@ let tokens = try regions.map { try servers.token("team-\($0)", regions: $0) }
 if !json { print("\(deviceCount) devices in \(regionCount) regions, \(serverCount) server(s) on \(database == nil ? "the embedded store" : "PostgreSQL"), \(Int(seconds)) s, server 0 killed at \(Int(killAt)) s, pauses \(pause.lowerBound)–\(pause.upperBound) ms") }
 
 let started = Date()
+let machineAtStart = CPUUsage.machine()
+let generatorAtStart = CPUUsage.seconds(children: false)
 let deadline = started.addingTimeInterval(seconds)
 let urls = servers.urls
 let outcomes = await withTaskGroup(of: Device.Outcome.self) { group -> [Device.Outcome] in
@@ -117,6 +123,12 @@ let outcomes = await withTaskGroup(of: Device.Outcome.self) { group -> [Device.O
     return all
 }
 let elapsed = Date().timeIntervalSince(started)
+let machineAtEnd = CPUUsage.machine()
+let generatorCPU = CPUUsage.seconds(children: false) - generatorAtStart
+let machineBusy: Double = {
+    guard let a = machineAtStart, let b = machineAtEnd, b.all > a.all else { return -1 }
+    return ((b.busy - a.busy) / (b.all - a.all) * 100).rounded()
+}()
 
 // A fresh reader pulls everything from a server that is up.
 var state: [String: [String: Device.Version]] = [:]
@@ -139,6 +151,9 @@ while true {
     if !page.more { break }
 }
 try await client.shutdown()
+// The servers' CPU time counts once they are reaped (the token commands' too, a fraction of a second).
+servers.stopAll()
+let serversCPU = CPUUsage.seconds(children: true)
 
 var expected: [String: [String: Device.Version]] = [:]
 for o in outcomes { for (row, fields) in o.written { expected[row] = fields } }
@@ -174,6 +189,8 @@ let result: [String: Any] = [
     "steady_push_p50_ms": percentile(pushSteady, 0.5).rounded(), "steady_push_p99_ms": percentile(pushSteady, 0.99).rounded(),
     "pull_p50_ms": percentile(pullL, 0.5).rounded(), "pull_p99_ms": percentile(pullL, 0.99).rounded(),
     "failovers": outcomes.reduce(0) { $0 + $1.failovers }, "pushes_given_up": outcomes.reduce(0) { $0 + $1.gaveUp }, "rows": state.count, "lost": lost, "duplicated": extra,
+    "cpu_generator_s": generatorCPU.rounded(), "cpu_servers_s": serversCPU.rounded(),
+    "machine_busy_pct": machineBusy,
     "state_hash_store": hash(state), "state_hash_expected": hash(expected), "observers_agree": observersAgree,
 ]
 var errors: [String: Int] = [:]
