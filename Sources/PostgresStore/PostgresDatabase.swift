@@ -22,12 +22,16 @@ public struct PostgresDatabase: Sendable {
     public var configuration: PostgresClient.Configuration
     /// The URL without its password, for logs.
     public var display: String
+    /// How the connection is protected: `disable`, `prefer` or `require` (`sslmode`, or its default).
+    public var sslMode: String
 
     public init(url text: String) throws {
-        guard let u = URLComponents(string: text), ["postgres", "postgresql"].contains(u.scheme ?? ""), let host = u.host, !host.isEmpty,
+        guard let u = URLComponents(string: text), ["postgres", "postgresql"].contains(u.scheme ?? ""), let bracketed = u.host, !bracketed.isEmpty,
               let user = u.user, !user.isEmpty else {
             throw ServerError.badRequest("invalid", "--database: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         }
+        // An IPv6 address comes in brackets ([::1]); the connection wants the address alone.
+        let host = bracketed.hasPrefix("[") && bracketed.hasSuffix("]") ? String(bracketed.dropFirst().dropLast()) : bracketed
         let database = String(u.path.drop { $0 == "/" })
         var query: [String: String] = [:]
         for item in u.queryItems ?? [] { query[item.name] = item.value ?? "" }
@@ -37,7 +41,8 @@ public struct PostgresDatabase: Sendable {
         }
         let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
         let tls: PostgresClient.Configuration.TLS
-        switch query["sslmode"] ?? (loopback ? "disable" : "require") {
+        sslMode = query["sslmode"] ?? (loopback ? "disable" : "require")
+        switch sslMode {
         case "disable": tls = .disable
         case "prefer": tls = .prefer(.makeClientConfiguration())
         case "require": tls = .require(.makeClientConfiguration())
