@@ -20,7 +20,8 @@ struct CredentialStatement: StoreStatement {
     static let name = "fb_credential"
     static let sql = """
         SELECT t.name, t.regions, t.coordinator, t.created_at, t.revoked_at, d.state FROM srv_token t
-        LEFT JOIN srv_device d ON d.token = t.name WHERE t.hash = $1::bytea AND t.revoked_at IS NULL
+        LEFT JOIN LATERAL (SELECT d.state FROM srv_device d WHERE d.token = t.name OFFSET 0) AS d ON true
+        WHERE t.hash = $1::bytea AND t.revoked_at IS NULL
         """
     typealias Row = (String, String, Bool, String, String?, String?)
     let bindings: PostgresBindings
@@ -39,12 +40,14 @@ struct FactsStatement: StoreStatement {
     static let name = "fb_facts"
     static let sql = "WITH " + named(locking: true) + "\n" + selects
     /// The named rows with their row versions (`xmin`), locked in (table, id) order or only read.
+    /// Each is looked up by its key on its own (`StoreSQL.byKey`).
     static func named(locking: Bool) -> String {
         """
         locked AS (
-            SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells, r.xmin::text AS v FROM fb_row r
-            JOIN unnest($1::text[], $2::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
-            ORDER BY r.tbl, r.id\(locking ? " FOR UPDATE OF r" : ""))
+            SELECT r.tbl, r.id, r.region, r.parent, r.cl, r.hlc, r.site, r.cells, r.v
+            FROM (SELECT tbl, id FROM unnest($1::text[], $2::text[]) AS u(tbl, id) ORDER BY tbl, id) AS k
+            CROSS JOIN LATERAL (SELECT f.tbl, f.id, f.region, f.parent, f.cl, f.hlc, f.site, f.cells, f.xmin::text AS v FROM fb_row f
+                                WHERE f.tbl = k.tbl AND f.id = k.id OFFSET 0\(locking ? " FOR UPDATE" : "")) AS r)
         """
     }
     /// The facts with the pushing site's row first (kind 4: token, lineage, position, origin,
@@ -62,11 +65,11 @@ struct FactsStatement: StoreStatement {
     static let selects = """
         SELECT 0, tbl, id, region, parent, cl, hlc, site::text, cells, v FROM locked
         UNION ALL
-        SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL, NULL FROM fb_row r
-            JOIN unnest($3::text[], $4::text[]) AS k(tbl, id) ON r.tbl = k.tbl AND r.id = k.id
+        SELECT 3, r.tbl, r.id, r.region, r.parent, NULL, NULL, NULL, NULL, NULL FROM unnest($3::text[], $4::text[]) AS k(tbl, id)
+            CROSS JOIN LATERAL (SELECT f.tbl, f.id, f.region, f.parent FROM fb_row f WHERE f.tbl = k.tbl AND f.id = k.id OFFSET 0) AS r
         UNION ALL
-        SELECT 1, q.tbl, q.row_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_quarantine q
-            JOIN unnest($1::text[], $2::text[]) AS k(tbl, id) ON q.tbl = k.tbl AND q.row_id = k.id
+        SELECT 1, k.tbl, k.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM unnest($1::text[], $2::text[]) AS k(tbl, id)
+            WHERE EXISTS (SELECT 1 FROM srv_quarantine q WHERE q.tbl = k.tbl AND q.row_id = k.id OFFSET 0)
         UNION ALL
         SELECT 2, region, '', epoch::text, NULL, NULL, NULL, NULL, NULL, NULL FROM srv_region_epoch
         """
@@ -149,11 +152,12 @@ struct CheckedWriteStatement: StoreStatement {
     static let sql = """
         WITH sc AS (SELECT s.site FROM srv_site s WHERE s.site = $25::text AND s.xmin::text = $29::text FOR UPDATE),
         chk AS (
-            SELECT r.tbl FROM fb_row r JOIN unnest($26::text[], $27::text[], $28::text[]) AS k(t, i, v) ON r.tbl = k.t AND r.id = k.i
-            WHERE r.xmin::text = k.v ORDER BY r.tbl, r.id FOR UPDATE OF r),
+            SELECT r.tbl FROM (SELECT t, i, v FROM unnest($26::text[], $27::text[], $28::text[]) AS u(t, i, v) ORDER BY t, i) AS k
+            CROSS JOIN LATERAL (SELECT f.tbl, f.xmin FROM fb_row f WHERE f.tbl = k.t AND f.id = k.i OFFSET 0 FOR UPDATE) AS r
+            WHERE r.xmin::text = k.v),
         ok AS (SELECT EXISTS (SELECT 1 FROM sc) AND (SELECT count(*) FROM chk) = cardinality($26::text[])
-                      AND NOT EXISTS (SELECT 1 FROM srv_quarantine q JOIN unnest($30::text[], $31::text[]) AS k(t, i)
-                                      ON q.tbl = k.t AND q.row_id = k.i) AS ok),
+                      AND NOT EXISTS (SELECT 1 FROM unnest($30::text[], $31::text[]) AS k(t, i)
+                                      WHERE EXISTS (SELECT 1 FROM srv_quarantine q WHERE q.tbl = k.t AND q.row_id = k.i OFFSET 0)) AS ok),
         \(WriteSQL.rows(guard: "(SELECT ok FROM ok)")),
         st AS (\(WriteSQL.site(guard: "(SELECT ok FROM ok)")))
         SELECT ok FROM ok
@@ -188,9 +192,11 @@ enum WriteSQL {
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bytea[])
                 AS x(t, i, r, p, c, h, s, b)\(g.map { " WHERE " + $0 } ?? "")),
         upd AS (
-            UPDATE fb_row f SET cl = x.c, hlc = x.h, site = x.s::uuid, cells = x.b
+            INSERT INTO fb_row AS f (tbl, id, region, parent, cl, hlc, site, cells)
+            SELECT x.t, x.i, r.region, r.parent, x.c, x.h, x.s::uuid, x.b
             FROM unnest($9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[]) AS x(t, i, c, h, s, b)
-            WHERE f.tbl = x.t AND f.id = x.i\(g.map { " AND " + $0 } ?? "")),
+            CROSS JOIN LATERAL (SELECT e.region, e.parent FROM fb_row e WHERE e.tbl = x.t AND e.id = x.i OFFSET 0) AS r\(g.map { " WHERE " + $0 } ?? "")
+            ON CONFLICT (tbl, id) DO UPDATE SET cl = excluded.cl, hlc = excluded.hlc, site = excluded.site, cells = excluded.cells),
         lg AS (
             INSERT INTO fb_log (tbl, id, region, origin, change)
             SELECT t, i, NULLIF(r, ''), $15::integer, b
@@ -256,7 +262,13 @@ enum PullPageSQL {
         """
     static let tail = """
          ORDER BY l.xid, l.seq LIMIT $3::bigint),
-        r AS (SELECT r.tbl, r.id, r.cl, r.hlc, r.site, r.cells FROM fb_row r WHERE (r.tbl, r.id) IN (SELECT tbl, id FROM p WHERE ready))
+        r AS (SELECT r.tbl, r.id, r.cl, r.hlc, r.site, r.cells FROM (SELECT DISTINCT tbl, id FROM p WHERE ready) AS k
+              CROSS JOIN LATERAL (SELECT f.tbl, f.id, f.cl, f.hlc, f.site, f.cells FROM fb_row f WHERE f.tbl = k.tbl AND f.id = k.id OFFSET 0) AS r),
+        fs AS (SELECT f.site, f.name FROM (SELECT DISTINCT origin FROM p WHERE ready) AS o
+                   CROSS JOIN LATERAL (SELECT f.site, f.name FROM fb_site f WHERE f.idx = o.origin OFFSET 0) AS f
+               UNION
+               SELECT f.site, f.name FROM (SELECT DISTINCT site FROM r) AS w
+                   CROSS JOIN LATERAL (SELECT f.site, f.name FROM fb_site f WHERE f.site = w.site OFFSET 0) AS f)
         SELECT 3, coalesce((SELECT start_xid FROM nx), (SELECT xid FROM lg))::text, coalesce((SELECT start_seq FROM nx), (SELECT seq FROM lg)),
                NULL, NULL, coalesce(s.origin, f.idx), NULL, s.site IS NOT NULL,
                (SELECT epoch FROM srv_epoch ORDER BY n DESC LIMIT 1), (SELECT n FROM c), s.lineage, s.lineage_prev
@@ -266,8 +278,7 @@ enum PullPageSQL {
         UNION ALL
         SELECT 1, r.site::text, NULL, r.tbl, r.id, NULL, r.cells, NULL, r.cl, r.hlc, NULL, NULL FROM r
         UNION ALL
-        SELECT 2, f.site::text, NULL, f.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM fb_site f
-        WHERE f.idx = ANY(ARRAY(SELECT origin FROM p WHERE ready)) OR f.site = ANY(ARRAY(SELECT site FROM r))
+        SELECT 2, fs.site::text, NULL, fs.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM fs
         """
     typealias Row = (Int32, String?, Int64?, String?, String?, Int32?, Data?, Bool?, Int64?, Int64?, String?, String?)
 
