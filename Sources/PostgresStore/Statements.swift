@@ -40,7 +40,10 @@ struct FactsStatement: StoreStatement {
     static let name = "fb_facts"
     static let sql = "WITH " + named(locking: true) + "\n" + selects
     /// The named rows with their row versions (`xmin`), locked in (table, id) order or only read.
-    /// Each is looked up by its key on its own (`StoreSQL.byKey`).
+    /// Each is looked up by its key on its own, as every key lookup of these statements is (a
+    /// `LATERAL` subquery per key, `OFFSET 0` so that it is not merged into a join): a join of
+    /// the key list with the table may be planned as a scan of the whole table while the table is
+    /// small, and a prepared statement may keep that plan as it grows.
     static func named(locking: Bool) -> String {
         """
         locked AS (
