@@ -92,41 +92,41 @@ struct FactsStatement: StoreStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
-/// A push's first statement: its site's row made or locked, and read (kind 4: token, lineage,
-/// position, origin, previous lineage), first — one push per site at a time — then the facts
-/// (`FactsStatement`).
-struct SiteFactsStatement: StoreStatement {
-    static let name = "fb_site_facts"
-    static let sql = FactsStatement.withSite("""
-        INSERT INTO srv_site AS s (site, position) VALUES ($5::text, 0) ON CONFLICT (site) DO UPDATE SET position = s.position
-            RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin, NULL::text AS v
-        """, locking: true)
-    typealias Row = FactsStatement.Row
-    let bindings: PostgresBindings
+/// A push's first read, in either form (`SiteFactsStatement`, `SiteFactsReadStatement`): the
+/// facts' bindings with the site as $5, and the facts' rows.
+protocol SiteFactsQuery: StoreStatement where Row == FactsStatement.Row {
+    init(bindings: PostgresBindings)
+}
 
+extension SiteFactsQuery {
     init(site: String, named: [RowKey], parents: [RowKey]) {
-        bindings = FactsStatement(named: named, parents: parents, site: site).bindings
+        self.init(bindings: FactsStatement(named: named, parents: parents, site: site).bindings)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
+/// A push's first statement: its site's row made or locked, and read (kind 4: token, lineage,
+/// position, origin, previous lineage), first — one push per site at a time — then the facts
+/// (`FactsStatement`).
+struct SiteFactsStatement: SiteFactsQuery {
+    static let name = "fb_site_facts"
+    static let sql = FactsStatement.withSite("""
+        INSERT INTO srv_site AS s (site, position) VALUES ($5::text, 0) ON CONFLICT (site) DO UPDATE SET position = s.position
+            RETURNING s.position, s.token, s.lineage, s.lineage_prev, s.origin, NULL::text AS v
+        """, locking: true)
+    let bindings: PostgresBindings
+}
+
 /// An optimistic push's first statement (`PostgresServerStore.optimisticPush`): the same facts,
 /// nothing locked or written — the site's row as it stands, if any (kind 4, with its row
 /// version), and the named rows with theirs; `CheckedWriteStatement` writes only if they still hold.
-struct SiteFactsReadStatement: StoreStatement {
+struct SiteFactsReadStatement: SiteFactsQuery {
     static let name = "fb_site_facts_read"
     static let sql = FactsStatement.withSite("""
         SELECT position, token, lineage, lineage_prev, origin, xmin::text AS v FROM srv_site WHERE site = $5::text
         """, locking: false)
-    typealias Row = FactsStatement.Row
     let bindings: PostgresBindings
-
-    init(site: String, named: [RowKey], parents: [RowKey]) {
-        bindings = FactsStatement(named: named, parents: parents, site: site).bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// Merged rows written back, their log entries, and a pushing site advanced, in one (`write`).
