@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import FieldbookModel
 import Foundation
 import GRDB
@@ -26,6 +27,26 @@ public final class Replica: Sendable {
         site: SiteID = .random(), configuration: ReplicaConfiguration = ReplicaConfiguration(),
         synchronous: Synchronous = .full, protection: ReplicaProtection = .none
     ) throws -> Replica {
+        var start = FileStart.plain
+        if case let .passphrase(passphrase, cost) = protection {
+            let slots = KeySlots(cost: cost)
+            start = .encrypted(slots, kek: try slots.derive(passphrase), decoys: 0)
+        }
+        return try create(path: path, tables: tables, region: region, device: device, site: site,
+                          configuration: configuration, synchronous: synchronous, start: start)
+    }
+
+    /// How a new file starts: plain, or encrypted under a passphrase's key already derived
+    /// (`decoys` more slots look used), grown with free pages to `padTo` bytes.
+    enum FileStart {
+        case plain
+        case encrypted(KeySlots, kek: SymmetricKey, decoys: Int, padTo: Int64 = 0, created: String? = nil)
+    }
+
+    static func create(
+        path: String, tables: [TableSchema], region: String, device: String?, site: SiteID,
+        configuration: ReplicaConfiguration, synchronous: Synchronous, start: FileStart
+    ) throws -> Replica {
         if FileManager.default.fileExists(atPath: path) {
             throw ReplicaError(.alreadyInitialized, "\(path) already exists; refusing to overwrite it")
         }
@@ -34,8 +55,8 @@ public final class Replica: Sendable {
         let context = ConnectionContext()
         let queue: DatabaseQueue
         do {
-            if case let .passphrase(passphrase, cost) = protection {
-                try createEncryptedFile(path: path, passphrase: passphrase, cost: cost)
+            if case let .encrypted(slots, kek, decoys, _, _) = start {
+                try createEncryptedFile(path: path, slots: slots, kek: kek, decoys: decoys)
             } else {
                 // Created here so that its mode is 0600 from the first byte.
                 let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
@@ -51,10 +72,13 @@ public final class Replica: Sendable {
             try ReplicaSchema.migrator(for: tables).migrate(queue)
             try queue.write { db in
             try db.execute(sql: "INSERT INTO _fb_site (idx, site, name) VALUES (1, ?, ?)", arguments: [Data(site.bytes), device])
+            var created = ISO8601DateFormatter().string(from: Date())
+            if case let .encrypted(_, _, _, _, was?) = start { created = was }
             try db.execute(
                 sql: "INSERT INTO _fb_replica (id, site, region, device, hlc, created_at) VALUES (1, ?, ?, ?, 0, ?)",
-                arguments: [Data(site.bytes), region, device, ISO8601DateFormatter().string(from: Date())])
+                arguments: [Data(site.bytes), region, device, created])
             }
+            if case let .encrypted(_, _, _, padTo, _) = start, padTo > 0 { try pad(queue, path: path, to: padTo) }
         } catch {
             try? queue.close()
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -74,17 +98,24 @@ public final class Replica: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ReplicaError(.notAReplica, "no replica at \(path); create one with `fieldbook init --region REGION`")
         }
+        try ReplicaFile.check(path: path)
         if isEncrypted(path: path) {
-            let (slots, unlocked) = try unlock(path: path, passphrase: passphrase)
+            let (slots, unlocked, kek) = try unlock(path: path, passphrase: passphrase)
             switch unlocked {
             case let .key(key, _):
-                EncryptingVFS.register(path: path, key: key)
+                EncryptingVFS.register(path: path, key: key, fileID: slots.boundFileID)
             case let .duress(payload, _):
+                // The same work as a real open from here on, as near as can be: no second key
+                // derivation (the new file keeps the salt and cost, so the key just derived
+                // serves it), as many used slots as before, about the same size.
                 let was = try? JSONDecoder().decode(DuressPayload.self, from: Data(payload))
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+                let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
                 try wipe(path: path)
-                return try create(path: path, tables: tables, region: was?.region ?? "unknown", device: was?.device,
+                return try create(path: path, tables: tables, region: was?.region ?? "unknown", device: was?.device, site: .random(),
                                   configuration: configuration, synchronous: synchronous,
-                                  protection: .passphrase(passphrase ?? "", cost: slots.cost))
+                                  start: .encrypted(slots.renewed(), kek: kek, decoys: max(0, slots.usedSlots - 1),
+                                                    padTo: size + wal, created: was?.created))
             }
         }
         let queue: DatabaseQueue
@@ -105,6 +136,27 @@ public final class Replica: Sendable {
             throw ReplicaError(.notAReplica, "\(path) cannot be opened as a Fieldbook replica: \(error)")
         }
         return try Replica(path: path, queue: queue, tables: tables, configuration: configuration, context: context)
+    }
+
+    /// Grows a new file to about `size` bytes with free pages (sealed zeros, which cannot be
+    /// told from sealed records), checkpointed into the file.
+    private static func pad(_ queue: DatabaseQueue, path: String, to size: Int64) throws {
+        let now = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        var remaining = size - now
+        guard remaining > 0 else { return }
+        try queue.writeWithoutTransaction { db in
+            try db.inTransaction {
+                try db.execute(sql: "CREATE TABLE _fb_pad (b BLOB)")
+                while remaining > 0 {
+                    let n = min(remaining, 1 << 20)
+                    try db.execute(sql: "INSERT INTO _fb_pad (b) VALUES (zeroblob(?))", arguments: [n])
+                    remaining -= n
+                }
+                try db.execute(sql: "DROP TABLE _fb_pad")
+                return .commit
+            }
+            try db.checkpoint(.truncate)
+        }
     }
 
     public enum Synchronous: String, Sendable {

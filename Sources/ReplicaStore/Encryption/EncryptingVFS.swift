@@ -9,9 +9,11 @@ import GRDBSQLite
 ///
 /// An encrypted database file starts with `KeySlots.size` bytes of key slots that SQLite never
 /// sees (its offsets are shifted), then its pages, each sealed in place with nonce and tag in the
-/// page's reserved bytes. WAL frames keep their 24-byte headers (page number, salts and SQLite's
-/// checksums, which SQLite computes over the clear page) and seal their page; a rollback journal
-/// seals each page it copies. While an encrypted database is registered, SQLite may open no
+/// page's reserved bytes. In a version-2 file the WAL is sealed whole (`WALLayout`): its header
+/// and each frame's 24-byte header (page number, salts and SQLite's checksums, which SQLite
+/// computes over the clear page) are sealed with the frame's page, and the file's id is bound
+/// into every unit. Version-1 files keep WAL frame headers in clear and seal only the pages. A
+/// rollback journal seals each page it copies. While an encrypted database is registered, SQLite may open no
 /// temporary file (replicas set `temp_store = MEMORY`): a temporary file would hold clear pages.
 /// Memory-mapped I/O is off for every file (the methods are version 2, without `xFetch`).
 enum EncryptingVFS {
@@ -74,10 +76,11 @@ enum EncryptingVFS {
         return String(cString: buffer)
     }
 
-    /// Makes SQLite seal the pages of the database at `path` (and its WAL and journal) under `key`.
-    static func register(path: String, key: SymmetricKey) {
+    /// Makes SQLite seal the pages of the database at `path` (and its WAL and journal) under
+    /// `key`, bound to `fileID` (empty for a version-1 file).
+    static func register(path: String, key: SymmetricKey, fileID: [UInt8]) {
         let full = fullPath(path)
-        lock.withLock { keys[full] = PageCipher(key: key) }
+        lock.withLock { keys[full] = PageCipher(key: key, fileID: fileID) }
     }
 
     static func unregister(path: String) {
@@ -109,6 +112,8 @@ enum EncryptingVFS {
             self.cipher = cipher
             self.kind = kind
         }
+        /// A version-2 WAL: read and written in sealed units (`WALLayout`).
+        var sealedWAL: Bool { kind == .wal && cipher?.sealsLog == true }
     }
 
     static func header(_ f: UnsafeMutablePointer<sqlite3_file>) -> UnsafeMutablePointer<FileHeader> {
@@ -194,6 +199,7 @@ enum EncryptingVFS {
         let st = state(f)
         let (s, m) = sub(f)
         guard let cipher = st.cipher else { return m.xRead(s, buffer, count, offset) }
+        if st.sealedWAL { return readWAL(f, buffer, count, offset) }
         let shift = shift(st)
         let regions = regions(st, offset: offset, count: Int(count))
         // Bytes outside sealed regions (WAL and journal headers) are read as they are.
@@ -222,6 +228,7 @@ enum EncryptingVFS {
         let st = state(f)
         let (s, m) = sub(f)
         guard let cipher = st.cipher else { return m.xWrite(s, buffer, count, offset) }
+        if st.sealedWAL { return writeWAL(f, buffer, count, offset) }
         let shift = shift(st)
         let regions = regions(st, offset: offset, count: Int(count))
         let end = offset + Int64(count)
@@ -271,7 +278,10 @@ enum EncryptingVFS {
             let h = EncryptingVFS.header(f!)
             let s = EncryptingVFS.underlying(f!)
             var rc = SQLITE_OK
-            if let methods = s.pointee.pMethods { rc = methods.pointee.xClose(s) }
+            if let methods = s.pointee.pMethods {
+                let closed = methods.pointee.xClose(s)
+                if rc == SQLITE_OK { rc = closed }
+            }
             if let st = h.pointee.state { Unmanaged<FileState>.fromOpaque(st).release() }
             h.pointee.state = nil
             return rc
@@ -280,13 +290,18 @@ enum EncryptingVFS {
         m.xWrite = { f, b, n, o in EncryptingVFS.write(f, b!, n, o) }
         m.xTruncate = { f, size in
             let (s, m) = EncryptingVFS.sub(f)
-            return m.xTruncate(s, size + EncryptingVFS.shift(EncryptingVFS.state(f)))
+            let st = EncryptingVFS.state(f)
+            if st.sealedWAL { return m.xTruncate(s, WALLayout.physicalSize(size)) }
+            return m.xTruncate(s, size + EncryptingVFS.shift(st))
         }
         m.xSync = { f, flags in let (s, m) = EncryptingVFS.sub(f); return m.xSync(s, flags) }
         m.xFileSize = { f, out in
             let (s, m) = EncryptingVFS.sub(f)
             let rc = m.xFileSize(s, out)
-            if rc == SQLITE_OK, let out { out.pointee = max(0, out.pointee - EncryptingVFS.shift(EncryptingVFS.state(f))) }
+            let st = EncryptingVFS.state(f)
+            if rc == SQLITE_OK, let out {
+                out.pointee = st.sealedWAL ? WALLayout.logicalSize(out.pointee) : max(0, out.pointee - EncryptingVFS.shift(st))
+            }
             return rc
         }
         m.xLock = { f, l in let (s, m) = EncryptingVFS.sub(f); return m.xLock(s, l) }
@@ -297,6 +312,10 @@ enum EncryptingVFS {
             let st = EncryptingVFS.state(f)
             if op == SQLITE_FCNTL_SIZE_HINT, st.kind == .database, let arg {
                 var hint = arg.assumingMemoryBound(to: Int64.self).pointee + EncryptingVFS.shift(st)
+                return m.xFileControl(s, op, &hint)
+            }
+            if op == SQLITE_FCNTL_SIZE_HINT, st.sealedWAL, let arg {
+                var hint = WALLayout.physicalSize(arg.assumingMemoryBound(to: Int64.self).pointee)
                 return m.xFileControl(s, op, &hint)
             }
             if op == SQLITE_FCNTL_MMAP_SIZE, st.cipher != nil, let arg {

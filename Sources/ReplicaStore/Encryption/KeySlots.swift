@@ -9,16 +9,26 @@ import Foundation
 ///
 /// Layout (`size` bytes, before the first database page; SQLite never sees it):
 /// `magic "FBCRYPT1"(8) | version(1) | cipher(1) | kdf(1) | log2 N(1) | r(1) | p(1) | 0(2) |
-/// salt(32) | 0(16)`, then `slotCount` slots of `slotSize` bytes at 64: `used(1) | length(2, LE) |
-/// 0(1) | nonce(12) | ciphertext(length) | tag(16) | random padding`. The sealed plaintext is the
-/// slot's kind then its payload, so that a key slot and a duress slot look alike on disk. The
-/// associated data of slot i is the first 64 bytes and i.
+/// salt(32) | file id(16)`, then `slotCount` slots of `slotSize` bytes at 64: `used(1) |
+/// length(2, LE) | 0(1) | nonce(12) | ciphertext(length) | tag(16) | random padding`.
+///
+/// Version 2 (written since the seizure issue): every slot's sealed plaintext has the same
+/// length (`slotPlaintext`, so the length field reads the same whatever a slot holds):
+/// `kind(1) | payload length(1) | payload | zeros`, with kinds `0x11` (key) and `0x12` (duress);
+/// the file id is random per file and bound into every page's and WAL frame's associated data
+/// (`PageCipher`). Version 1 slots (`kind | payload`, kinds 1 and 2, as long as their payload)
+/// still open. The associated data of slot i is the version-1 prefix (version byte 1, file id
+/// zero) and i, so that a file keeps its slots when its pages move to version 2.
 public struct KeySlots: Sendable, Equatable {
     public static let size = 4096
     static let magic = Array("FBCRYPT1".utf8)
     public static let slotCount = 8
     static let slotSize = 256
     static let maxPayload = slotSize - 4 - 12 - 16
+    /// The sealed plaintext of every version-2 slot.
+    static let slotPlaintext = maxPayload
+    /// The format new files are written in.
+    public static let currentVersion: UInt8 = 2
 
     /// What a slot holds.
     public enum Kind: UInt8, Sendable {
@@ -41,6 +51,8 @@ public struct KeySlots: Sendable, Equatable {
         public var r: UInt8
         public var p: UInt8
         public static let standard = Cost(logN: 17, r: 8, p: 1)
+        /// Whether this cost is below the standard one (a file made under a test setting).
+        public var isWeak: Bool { logN < Self.standard.logN || r < Self.standard.r }
         /// Memory scrypt uses, in bytes.
         public var memory: Int { 128 * Int(r) * (1 << Int(logN)) }
 
@@ -52,6 +64,10 @@ public struct KeySlots: Sendable, Equatable {
     }
 
     public var cost: Cost
+    /// 1 (pages bound to their place only, WAL frame headers in clear) or 2 (see above).
+    public internal(set) var version: UInt8 = currentVersion
+    /// Random per file (version 2); zeros in version 1.
+    public internal(set) var fileID: [UInt8]
     var salt: [UInt8]
     var slots: [Slot]
     /// What each slot holds, sealed under the data key at `mapOffset` (nonce, kinds, tag): only
@@ -65,6 +81,7 @@ public struct KeySlots: Sendable, Equatable {
         self.cost = cost
         var rng = SystemRandomNumberGenerator()
         salt = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        fileID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
         slots = Array(repeating: Slot(kind: .empty, nonce: [], sealed: []), count: Self.slotCount)
     }
 
@@ -75,13 +92,20 @@ public struct KeySlots: Sendable, Equatable {
         return (try? h.read(upToCount: magic.count)).map { Array($0) == magic } ?? false
     }
 
+    /// The file id pages are bound to: empty in version 1.
+    var boundFileID: [UInt8] { version >= 2 ? fileID : [] }
+
+    /// The first 64 bytes as written.
     var prefix: [UInt8] {
-        var b = Self.magic + [1, 1, 1, cost.logN, cost.r, cost.p, 0, 0] + salt
-        b += [UInt8](repeating: 0, count: 64 - b.count)
-        return b
+        Self.magic + [version, 1, 1, cost.logN, cost.r, cost.p, 0, 0] + salt + fileID
     }
 
-    func aad(_ i: Int) -> [UInt8] { prefix + [UInt8(i)] }
+    /// The first 64 bytes as version 1 wrote them: what the slots and the map are bound to.
+    var boundPrefix: [UInt8] {
+        Self.magic + [1, 1, 1, cost.logN, cost.r, cost.p, 0, 0] + salt + [UInt8](repeating: 0, count: 16)
+    }
+
+    func aad(_ i: Int) -> [UInt8] { boundPrefix + [UInt8(i)] }
 
     /// The key-encryption key of `passphrase` (the slow, memory-hard step).
     public func derive(_ passphrase: String) throws -> SymmetricKey {
@@ -106,9 +130,21 @@ public struct KeySlots: Sendable, Equatable {
                   let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: s.sealed.dropLast(16), tag: s.sealed.suffix(16)),
                   let plain = try? AES.GCM.open(box, using: kek, authenticating: aad(i)), let first = plain.first
             else { continue }
-            switch Kind(rawValue: first) {
-            case .key: return .key(SymmetricKey(data: plain.dropFirst()), slot: i)
-            case .duress: return .duress(payload: Array(plain.dropFirst()), slot: i)
+            let plainBytes = Array(plain)
+            var kind = Kind(rawValue: first)
+            var payload = Array(plainBytes.dropFirst())
+            if plainBytes.count == Self.slotPlaintext, first & 0xF0 == 0x10 {
+                // Version 2: kind | length | payload | zeros.
+                let n = Int(plainBytes[1])
+                guard n <= Self.slotPlaintext - 2 else { continue }
+                kind = Kind(rawValue: first & 0x0F)
+                payload = Array(plainBytes[2..<(2 + n)])
+            }
+            switch kind {
+            case .key:
+                guard payload.count == 32 else { continue }
+                return .key(SymmetricKey(data: payload), slot: i)
+            case .duress: return .duress(payload: payload, slot: i)
             case .empty, nil: continue
             }
         }
@@ -119,7 +155,7 @@ public struct KeySlots: Sendable, Equatable {
     public func kinds(dataKey: SymmetricKey) -> [Kind]? {
         guard sealedMap.count == Self.mapSize, let nonce = try? AES.GCM.Nonce(data: sealedMap[0..<12]),
               let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: sealedMap[12..<(12 + Self.slotCount)], tag: sealedMap.suffix(16)),
-              let plain = try? AES.GCM.open(box, using: dataKey, authenticating: prefix + Array("map".utf8))
+              let plain = try? AES.GCM.open(box, using: dataKey, authenticating: boundPrefix + Array("map".utf8))
         else { return nil }
         return plain.map { Kind(rawValue: $0) ?? .empty }
     }
@@ -127,7 +163,7 @@ public struct KeySlots: Sendable, Equatable {
     /// Seals the map of what each slot holds under `dataKey`.
     public mutating func sealKinds(_ kinds: [Kind], dataKey: SymmetricKey) throws {
         let nonce = AES.GCM.Nonce()
-        let box = try AES.GCM.seal(kinds.map(\.rawValue), using: dataKey, nonce: nonce, authenticating: prefix + Array("map".utf8))
+        let box = try AES.GCM.seal(kinds.map(\.rawValue), using: dataKey, nonce: nonce, authenticating: boundPrefix + Array("map".utf8))
         sealedMap = Array(nonce) + Array(box.ciphertext) + Array(box.tag)
     }
 
@@ -141,15 +177,38 @@ public struct KeySlots: Sendable, Equatable {
         guard let i = slots.firstIndex(where: { $0.kind == .empty }) else {
             throw ReplicaError(.invalid, "every key slot (\(Self.slotCount)) is in use; remove a passphrase first")
         }
-        guard payload.count < Self.maxPayload else { throw ReplicaError(.invalid, "a key slot holds at most \(Self.maxPayload - 1) bytes") }
+        guard payload.count <= Self.slotPlaintext - 2 else { throw ReplicaError(.invalid, "a key slot holds at most \(Self.slotPlaintext - 2) bytes") }
+        // Every slot the same length whatever it holds (version 2).
+        var plain = [0x10 | kind.rawValue, UInt8(payload.count)] + payload
+        plain += [UInt8](repeating: 0, count: Self.slotPlaintext - plain.count)
         let nonce = AES.GCM.Nonce()
-        let box = try AES.GCM.seal([kind.rawValue] + payload, using: kek, nonce: nonce, authenticating: aad(i))
+        let box = try AES.GCM.seal(plain, using: kek, nonce: nonce, authenticating: aad(i))
         slots[i] = Slot(kind: .key, nonce: Array(nonce), sealed: Array(box.ciphertext) + Array(box.tag))
         return i
     }
 
     public mutating func remove(slot i: Int) {
         slots[i] = Slot(kind: .empty, nonce: [], sealed: [])
+    }
+
+    /// Marks `count` more free slots used, each holding random bytes of a slot's length: no
+    /// passphrase opens them, and on disk they cannot be told from slots that hold a key. After
+    /// a duress wipe they keep the number of used slots as it was.
+    mutating func addDecoys(_ count: Int) {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<count {
+            guard let i = slots.firstIndex(where: { $0.kind == .empty }) else { return }
+            slots[i] = Slot(kind: .key, nonce: (0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) },
+                            sealed: (0..<(Self.slotPlaintext + 16)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+    }
+
+    /// A header for a new file with the same salt and cost as this one (so that the key
+    /// already derived from a passphrase serves it) and a new file id.
+    func renewed() -> KeySlots {
+        var h = KeySlots(cost: cost)
+        h.salt = salt
+        return h
     }
 
     /// The header's bytes; empty slots are random noise, so used and unused slots look alike.
@@ -175,9 +234,12 @@ public struct KeySlots: Sendable, Equatable {
     static func decode(_ b: [UInt8]) throws -> KeySlots {
         let damaged = ReplicaError(.damaged, "the key slots at the start of the file are damaged")
         guard b.count == size, Array(b[0..<8]) == magic else { throw ReplicaError(.notAReplica, "not an encrypted Fieldbook replica") }
-        guard b[8] == 1, b[9] == 1, b[10] == 1, (10...22).contains(b[11]), (1...32).contains(b[12]), (1...16).contains(b[13]) else { throw damaged }
+        guard (1...2).contains(b[8]), b[9] == 1, b[10] == 1, (10...22).contains(b[11]), (1...32).contains(b[12]), (1...16).contains(b[13]) else { throw damaged }
         var h = KeySlots(cost: Cost(logN: b[11], r: b[12], p: b[13]))
+        h.version = b[8]
         h.salt = Array(b[16..<48])
+        h.fileID = Array(b[48..<64])
+        if h.version == 1 && h.fileID != [UInt8](repeating: 0, count: 16) { throw damaged }
         for i in 0..<slotCount {
             let o = 64 + i * slotSize
             guard b[o] <= 1 else { throw damaged }

@@ -20,8 +20,8 @@ extension Replica {
     /// Writes the key slots of a new encrypted file (mode 0600) and an empty SQLite database
     /// behind them whose pages keep `PageCipher.reserve` bytes free, in WAL mode; registers
     /// its key with the VFS.
-    static func createEncryptedFile(path: String, passphrase: String, cost: KeySlots.Cost) throws {
-        try startEncryptedFile(path: path, passphrase: passphrase, cost: cost)
+    static func createEncryptedFile(path: String, slots: KeySlots, kek: SymmetricKey, decoys: Int = 0) throws {
+        try startEncryptedFile(path: path, slots: slots, kek: kek, decoys: decoys)
         // The reserve is fixed by the first page written, so it is written here, on a connection
         // of our own, before GRDB opens the file.
         var db: OpaquePointer?
@@ -38,38 +38,45 @@ extension Replica {
     }
 
     /// Creates `path` (mode 0600, refusing an existing file) holding only key slots: a new random
-    /// data key in one slot under `passphrase`, the map of slot kinds; registers the key with
+    /// data key in one slot under `kek` (the key of a passphrase derived with `slots`' salt and
+    /// cost), `decoys` more slots of random bytes, the map of slot kinds; registers the key with
     /// the VFS, so that SQLite's pages written behind the slots are sealed.
-    static func startEncryptedFile(path: String, passphrase: String, cost: KeySlots.Cost) throws {
+    static func startEncryptedFile(path: String, slots base: KeySlots, kek: SymmetricKey, decoys: Int = 0) throws {
         let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw ReplicaError(.alreadyInitialized, "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
-        var slots = KeySlots(cost: cost)
+        var slots = base
         let dataKey = SymmetricKey(size: .bits256)
-        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: try slots.derive(passphrase))
+        let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: kek)
+        slots.addDecoys(decoys)
         var kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
         kinds[slot] = .key
         try slots.sealKinds(kinds, dataKey: dataKey)
         try slots.write(path: path)
-        EncryptingVFS.register(path: path, key: dataKey)
+        EncryptingVFS.register(path: path, key: dataKey, fileID: slots.boundFileID)
     }
 
-    /// Finds what `passphrase` opens in the key slots of the encrypted file at `path`.
-    static func unlock(path: String, passphrase: String?) throws -> (KeySlots, KeySlots.Unlocked) {
+    /// Finds what `passphrase` opens in the key slots of the encrypted file at `path`; also
+    /// gives the key derived from the passphrase.
+    static func unlock(path: String, passphrase: String?) throws -> (KeySlots, KeySlots.Unlocked, SymmetricKey) {
         guard let passphrase else {
             throw ReplicaError(.locked, "\(path) is encrypted: give its passphrase (FIELDBOOK_PASSPHRASE, FIELDBOOK_PASSPHRASE_FILE or --passphrase-file)")
         }
         let slots = try KeySlots.read(path: path)
-        guard let unlocked = slots.unlock(try slots.derive(passphrase)) else {
+        let kek = try slots.derive(passphrase)
+        guard let unlocked = slots.unlock(kek) else {
             throw ReplicaError(.locked, "the passphrase does not open \(path)")
         }
-        return (slots, unlocked)
+        return (slots, unlocked, kek)
     }
 
-    /// What a duress slot remembers, to create a fresh replica in place of the destroyed one.
+    /// What a duress slot remembers, to create a replica in place of the destroyed one that
+    /// looks like the same device's.
     struct DuressPayload: Codable {
         var region: String
         var device: String?
+        /// When the destroyed replica was created (ISO 8601), shown as the new one's.
+        var created: String?
     }
 
     /// Destroys every key slot of `path` and deletes the replica's files (`fieldbook wipe`).
@@ -87,13 +94,13 @@ extension Replica {
     /// Adds a passphrase (after checking `existing`): another key slot, or with `duress` a slot
     /// that destroys every slot when it is used. Rewrites the key slots only.
     public static func addPassphrase(path: String, existing: String, new: String, duress: Bool = false,
-                                     region: String, device: String?) throws {
+                                     region: String, device: String?, created: String? = nil) throws {
         var (slots, key, _, kinds) = try unlockWithKey(path: path, passphrase: existing)
         let kek = try slots.derive(new)
         if slots.unlock(kek) != nil { throw ReplicaError(.invalid, "that passphrase is already one of \(path)'s") }
         let slot: Int
         if duress {
-            let payload = try JSONEncoder().encode(DuressPayload(region: region, device: device))
+            let payload = try JSONEncoder().encode(DuressPayload(region: region, device: device, created: created))
             slot = try slots.add(.duress, payload: Array(payload), kek: kek)
         } else {
             slot = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
@@ -140,7 +147,7 @@ extension Replica {
     /// Unlocks with a real passphrase (a duress one destroys the slots, as opening would): the
     /// slots, the data key, the slot it opened, and the map of what each slot holds.
     static func unlockWithKey(path: String, passphrase: String) throws -> (KeySlots, SymmetricKey, Int, [KeySlots.Kind]) {
-        let (slots, unlocked) = try unlock(path: path, passphrase: passphrase)
+        let (slots, unlocked, _) = try unlock(path: path, passphrase: passphrase)
         switch unlocked {
         case let .key(key, slot):
             var kinds = slots.kinds(dataKey: key) ?? [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
@@ -189,7 +196,8 @@ extension Replica {
         EncryptingVFS.install()
         let target = path + ".encrypting"
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
-        try startEncryptedFile(path: target, passphrase: passphrase, cost: cost)
+        let slots = KeySlots(cost: cost)
+        try startEncryptedFile(path: target, slots: slots, kek: try slots.derive(passphrase))
         defer { EncryptingVFS.unregister(path: target) }
         try vacuum(from: path, into: target, reserve: PageCipher.reserve)
         try syncFile(target)
@@ -202,9 +210,9 @@ extension Replica {
     /// `out`, on purpose (`fieldbook decrypt --out`). Refuses to overwrite `out`.
     public static func decrypt(path: String, passphrase: String, out: String) throws {
         guard !FileManager.default.fileExists(atPath: out) else { throw ReplicaError(.alreadyInitialized, "\(out) exists; refusing to overwrite it") }
-        let (_, unlocked) = try unlock(path: path, passphrase: passphrase)
+        let (slots, unlocked, _) = try unlock(path: path, passphrase: passphrase)
         guard case let .key(key, _) = unlocked else { throw ReplicaError(.locked, "the passphrase does not open \(path)") }
-        EncryptingVFS.register(path: path, key: key)
+        EncryptingVFS.register(path: path, key: key, fileID: slots.boundFileID)
         let fd = Foundation.open(out, O_RDWR | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw ReplicaError(.database, "cannot create \(out): \(String(cString: strerror(errno)))") }
         close(fd)
