@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
+        // No core files for either binary (RLIMIT_CORE 0, PR_SET_DUMPABLE 0): prctl is variadic, so C.
+        .target(name: "CProcessHardening", path: "Sources/CProcessHardening"),
         // Shared model: records, vocabularies, fuzzy dates, validation, wire messages. Foundation only.
         .target(name: "FieldbookModel", path: "Sources/FieldbookModel"),
         // Pure sync core: hybrid logical clock, LWW resolution, causal length. No I/O.
@@ -131,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook",
             dependencies: [
-                "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient", "SealedSync",
+                "CProcessHardening", "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient", "SealedSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Client"
@@ -139,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook-server",
             dependencies: [
-                "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS", "SealedSync", "PostgresStore",
+                "CProcessHardening", "FieldbookModel", "SyncServer", "ReplicaStore", "FieldbookTLS", "SealedSync", "PostgresStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -180,7 +182,7 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(name: "FieldbookTestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "CLITests", dependencies: ["fieldbook", "FieldbookTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["fieldbook", "FieldbookTestSupport", "CProcessHardening"]),
         .testTarget(
             name: "SyncServerTests",
             dependencies: [

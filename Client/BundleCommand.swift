@@ -26,9 +26,7 @@ struct BundleCommand: ParsableCommand {
                 let target = try Remotes.pick(r, remote)
                 guard !FileManager.default.fileExists(atPath: out) else { throw SyncClientError(.invalidInput, "\(out) exists already; choose another file") }
                 let (bytes, n) = try Bundles.export(r, remote: target, all: all)
-                guard FileManager.default.createFile(atPath: out, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-                    throw SyncClientError(.local, "cannot write \(out)")
-                }
+                do { try PrivateFile.write(Data(bytes), to: out, existing: .refuse) } catch { throw SyncClientError(.local, "\(error)") }
                 print("wrote \(n) change\(n == 1 ? "" : "s") for \(target.name) to \(out)")
             }
         }

@@ -1,7 +1,15 @@
 import ArgumentParser
+import CProcessHardening
 
 @main
 struct Fieldbook: AsyncParsableCommand {
+    /// No core file, whatever the shell's limit: one would hold records, the data key and the
+    /// passphrase in clear.
+    static func main() async {
+        _ = fieldbook_disable_core_dumps()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "fieldbook",
         abstract: "Record detentions and other incidents offline, in a local replica that syncs later.",

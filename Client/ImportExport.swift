@@ -41,8 +41,8 @@ struct Export: ParsableCommand {
                 data = try store.exportJSON() + Data("\n".utf8)
             }
             if let out {
-                do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-                    throw FieldbookError(.failure, "--out \(out): cannot write (\(error.localizedDescription))")
+                do { try PrivateFile.write(data, to: out) } catch {
+                    throw FieldbookError(.failure, "--out \(out): \(error)")
                 }
             } else {
                 FileHandle.standardOutput.write(data)

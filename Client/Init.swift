@@ -15,7 +15,7 @@ struct Init: ParsableCommand {
     func run() throws {
         try FieldbookCLI.run {
             let protection: ReplicaProtection = unencrypted
-                ? .none : .passphrase(try Passphrase.new(file: replica.passphraseFile, what: "passphrase"), cost: Passphrase.cost)
+                ? .none : .passphrase(try Passphrase.new(file: replica.passphraseFile, what: "passphrase"), cost: try Passphrase.cost())
             let store = try FieldbookStore.create(path: replica.path, region: region, device: device, protection: protection)
             // The device's key pairs (sealed sync), kept only inside this replica.
             _ = try KeyStore.deviceKeys(store.replica)

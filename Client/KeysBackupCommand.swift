@@ -22,10 +22,8 @@ struct KeysExport: ParsableCommand {
             guard !FileManager.default.fileExists(atPath: out) else { throw SyncClientError(.invalidInput, "\(out) exists already; choose another file") }
             let passphrase = try BackupPassphrase.get(file: backupPassphraseFile, new: true)
             let trusted = try r.read { db in try KeyStore.trusted(db).keys.sorted() }
-            let bytes = try KeyBackup.seal(ring, trusted: trusted, passphrase: passphrase, logN: Passphrase.cost.logN)
-            guard FileManager.default.createFile(atPath: out, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-                throw SyncClientError(.local, "cannot write \(out)")
-            }
+            let bytes = try KeyBackup.seal(ring, trusted: trusted, passphrase: passphrase, logN: try Passphrase.cost().logN)
+            do { try PrivateFile.write(Data(bytes), to: out, existing: .refuse) } catch { throw SyncClientError(.local, "\(error)") }
             let n = ring.regions.reduce(0) { $0 + ring.epochs($1).count }
             print("wrote \(n) key\(n == 1 ? "" : "s") of \(ring.regions.count) region\(ring.regions.count == 1 ? "" : "s") to \(out)")
         }

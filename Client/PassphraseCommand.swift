@@ -29,8 +29,15 @@ struct PassphraseCommand: ParsableCommand {
             try FieldbookCLI.run {
                 let old = try PassphraseCommand.current(replica)
                 let new = try Passphrase.new(file: newPassphraseFile, what: "new passphrase")
-                try Replica.changePassphrase(path: replica.path, old: old, new: new)
-                print("passphrase changed")
+                let change = try Replica.changePassphrase(path: replica.path, old: old, new: new, cost: try Passphrase.cost())
+                if change.costRaised {
+                    print("passphrase changed; the key slots were below the standard cost and were made anew at it")
+                    if change.droppedPassphrases + change.droppedDuress > 0 {
+                        warn("\(change.droppedPassphrases) other passphrase(s) and \(change.droppedDuress) duress passphrase(s) were removed with the weak slots: add them again with `fieldbook passphrase add`")
+                    }
+                } else {
+                    print("passphrase changed")
+                }
             }
         }
     }
@@ -87,6 +94,7 @@ struct Wipe: ParsableCommand {
             }
             try Replica.wipe(path: path)
             print("wiped \(path)")
+            warn("its key slots were overwritten and its files deleted; \(Scrub.caveat)")
         }
     }
 }
@@ -95,14 +103,23 @@ struct Encrypt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encrypt an unencrypted replica in place (atomically: a crash leaves the old file as it was).")
     @OptionGroup var replica: ReplicaOptions
+    @Flag(help: "Rewrite a replica encrypted in an older format (format 1: WAL frame headers in clear) in the current one; every passphrase keeps opening it. Run it while no other fieldbook command uses the replica.")
+    var upgrade = false
 
     func run() throws {
         try FieldbookCLI.run {
             guard FileManager.default.fileExists(atPath: replica.path) else { throw FieldbookError(.replica, "no replica at \(replica.path)") }
+            if upgrade {
+                let p = try PassphraseCommand.current(replica)
+                try Replica.upgradeEncryption(path: replica.path, passphrase: p)
+                print("upgraded \(replica.path) to encryption format \(KeySlots.currentVersion)")
+                return
+            }
             _ = try replica.open()  // a replica, not some other file
             let p = try Passphrase.new(file: replica.passphraseFile, what: "passphrase")
-            try Replica.encrypt(path: replica.path, passphrase: p, cost: Passphrase.cost)
+            try Replica.encrypt(path: replica.path, passphrase: p, cost: try Passphrase.cost())
             print("encrypted \(replica.path)")
+            warn("the clear file's blocks were overwritten before it went; \(Scrub.caveat)")
         }
     }
 }

@@ -76,11 +76,8 @@ enum Passphrase {
     }
 
     /// The scrypt cost for new key slots: the standard one, unless `FIELDBOOK_KDF_LOGN` lowers
-    /// it (for tests; never in the field).
-    static var cost: KeySlots.Cost {
-        guard let s = ProcessInfo.processInfo.environment["FIELDBOOK_KDF_LOGN"], let n = UInt8(s), (10...22).contains(n) else { return .standard }
-        return KeySlots.Cost(logN: n, r: 8, p: 1)
-    }
+    /// it (for tests, with `FIELDBOOK_TESTING_WEAK_KDF=1`; refused otherwise).
+    static func cost() throws -> KeySlots.Cost { try KeySlots.Cost.fromEnvironment() }
 }
 
 enum FieldbookCLI {

@@ -33,8 +33,8 @@ struct ReportCommand: ParsableCommand {
             case .html: data = Data(HTMLReport.render(doc).utf8)
             }
             if let out {
-                do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-                    throw FieldbookError(.failure, "--out \(out): cannot write (\(error.localizedDescription))")
+                do { try PrivateFile.write(data, to: out) } catch {
+                    throw FieldbookError(.failure, "--out \(out): \(error)")
                 }
             } else {
                 FileHandle.standardOutput.write(data)

@@ -187,7 +187,8 @@ struct Status: ParsableCommand {
             print("region    \(info.region)")
             if let d = info.device { print("device    \(d)") }
             if store.replica.isEncrypted, let slots = try? Replica.keySlots(path: store.replica.path) {
-                print("encrypted yes: AES-256-GCM pages; \(slots.usedSlots) key slot\(slots.usedSlots == 1 ? "" : "s") in use, scrypt 2^\(slots.cost.logN) (\(slots.cost.memory >> 20) MiB)")
+                print("encrypted yes: AES-256-GCM pages (format \(slots.version)); \(slots.usedSlots) key slot\(slots.usedSlots == 1 ? "" : "s") in use, scrypt 2^\(slots.cost.logN) (\(slots.cost.memory >> 20) MiB)")
+                for w in Replica.protectionWarnings(path: store.replica.path) { print("WARNING   \(w)") }
             } else {
                 print("encrypted NO — anyone holding this file can read every record and the sync tokens; run `fieldbook encrypt`")
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcessHardening
 import FieldbookModel
 import FieldbookTLS
 import Foundation
@@ -11,6 +12,12 @@ import SyncServer
 
 @main
 struct FieldbookServer: AsyncParsableCommand {
+    /// No core file, whatever the shell's limit: one would hold the store's key and tokens.
+    static func main() async {
+        _ = fieldbook_disable_core_dumps()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "fieldbook-server",
         abstract: "The Fieldbook sync server.",
@@ -31,12 +38,19 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A PostgreSQL database to keep the store in instead of the data directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (env FIELDBOOK_DATABASE_URL). Several servers may serve one database.", valueName: "url"))
     var database: String?
 
+    @Option(help: ArgumentHelp("A file holding the PostgreSQL password, one line (env FIELDBOOK_DATABASE_PASSWORD_FILE; else PGPASSFILE or ~/.pgpass, as libpq reads them). A password written in --database is visible in the process list.", valueName: "file"))
+    var databasePasswordFile: String?
+
     var directory: String { data ?? ProcessInfo.processInfo.environment["FIELDBOOK_DATA"] ?? "./fieldbook-data" }
 
     /// The PostgreSQL database, when one is named (`--database` or `FIELDBOOK_DATABASE_URL`).
     func postgres() throws -> PostgresDatabase? {
-        guard let url = database ?? ProcessInfo.processInfo.environment["FIELDBOOK_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
-        return try PostgresDatabase(url: url)
+        let env = ProcessInfo.processInfo.environment
+        if let database, let warning = PGPass.commandLineWarning(database) {
+            FileHandle.standardError.write(Data("fieldbook-server: warning: \(warning)\n".utf8))
+        }
+        guard let url = database ?? env["FIELDBOOK_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        return try PostgresDatabase(url: url, passwordFile: databasePasswordFile, environment: env)
     }
 
     /// Runs `body` on the store: the PostgreSQL one when a database is named, else the embedded one.
@@ -67,8 +81,10 @@ struct DataOptions: ParsableArguments {
     func configuration() throws -> ServerConfiguration {
         var c = ServerConfiguration(dataDirectory: directory)
         c.passphrase = try passphrase()
-        if let s = ProcessInfo.processInfo.environment["FIELDBOOK_KDF_LOGN"], let n = UInt8(s), (10...22).contains(n) {
-            c.keyCost = KeySlots.Cost(logN: n, r: 8, p: 1)  // for tests only
+        do {
+            c.keyCost = try KeySlots.Cost.fromEnvironment()  // lowered for tests only
+        } catch let e as ReplicaError {
+            throw ServerError.badRequest("invalid", e.message)
         }
         return c
     }
@@ -177,7 +193,8 @@ struct Serve: AsyncParsableCommand {
                     throw ExitCode(69)
                 }
                 try await store.beginEpoch()
-                logger.info("store open", metadata: ["database": .string(db.display), "site": .string(store.site.description)])
+                logger.info("store open", metadata: ["database": .string(db.display)])
+                logger.debug("store site", metadata: ["site": .string(store.site.description)])
                 let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls,
                                                      metrics: metrics, onListening: announce)
                 try await app.runService()
@@ -191,7 +208,8 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(e.code == "locked" ? 78 : 74)
         }
         try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
-        logger.info("store open", metadata: ["data": .string(data.directory), "site": .string(store.site.description)])
+        logger.info("store open", metadata: ["data": .string(data.directory)])
+        logger.debug("store site", metadata: ["site": .string(store.site.description)])
         let app = try ServerApplication.make(store: store, configuration: config, host: host, port: port, logger: logger, tls: tls,
                                              metrics: metrics, onListening: announce)
         try await app.runService()

@@ -128,14 +128,16 @@ public struct ScopeResponse: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /v1/health`.
+/// `GET /v1/health`: `{"status":"ok"}` for anyone — nothing that names the software, its
+/// version or the store, so a scan does not single out a Fieldbook server; the protocol, schema
+/// and the store's site only for the bearer of the metrics token.
 public struct HealthResponse: Codable, Sendable {
     public var status: String
-    public var `protocol`: Int
-    public var schema: Int
-    public var site: SiteID
+    public var `protocol`: Int?
+    public var schema: Int?
+    public var site: SiteID?
 
-    public init(status: String, protocol: Int, schema: Int, site: SiteID) {
+    public init(status: String, protocol: Int? = nil, schema: Int? = nil, site: SiteID? = nil) {
         self.status = status
         self.protocol = `protocol`
         self.schema = schema

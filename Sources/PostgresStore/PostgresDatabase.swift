@@ -27,7 +27,8 @@ public struct PostgresDatabase: Sendable {
     /// How the connection is protected: `disable`, `prefer` or `require` (`sslmode`, or its default).
     public var sslMode: String
 
-    public init(url text: String) throws {
+    /// `passwordFile` and `environment` give the password when the URL has none (`PGPass`).
+    public init(url text: String, passwordFile: String? = nil, environment: [String: String] = [:]) throws {
         guard let u = URLComponents(string: text), ["postgres", "postgresql"].contains(u.scheme ?? ""), let bracketed = u.host, !bracketed.isEmpty,
               let user = u.user, !user.isEmpty else {
             throw ServerError.badRequest("invalid", "--database: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
@@ -50,7 +51,16 @@ public struct PostgresDatabase: Sendable {
         case "require": tls = .require(.makeClientConfiguration())
         case let other: throw ServerError.badRequest("invalid", "--database: sslmode \"\(other)\" is not disable, prefer or require")
         }
-        var c = PostgresClient.Configuration(host: host, port: u.port ?? 5432, username: user, password: u.password,
+        var password = u.password
+        if password == nil {
+            do {
+                password = try PGPass.password(host: host, port: u.port ?? 5432, database: database.isEmpty ? user : database, user: user,
+                                               passwordFile: passwordFile, environment: environment)
+            } catch let e as PGPassError {
+                throw ServerError.badRequest("invalid", e.message)
+            }
+        }
+        var c = PostgresClient.Configuration(host: host, port: u.port ?? 5432, username: user, password: password,
                                              database: database.isEmpty ? nil : database, tls: tls)
         for (name, fallback) in [("statement_timeout", "30s"), ("idle_in_transaction_session_timeout", "60s")] {
             let v = query[name] ?? fallback

@@ -31,6 +31,9 @@ public struct SyncRoutes: Sendable {
             do { try await store.ping() } catch {
                 throw ServerError(.serviceUnavailable, "store_unavailable", "the store does not answer: \(error)")
             }
+            // Anonymous callers learn only that something answers; the details identify the
+            // software and the store, so they are for the operator (the metrics token's bearer).
+            guard isMetricsBearer(request) else { return try HTTPBody.json(HealthResponse(status: "ok"), for: request) }
             return try HTTPBody.json(HealthResponse(status: "ok", protocol: SyncProtocol.version, schema: SyncProtocol.schemaVersion, site: store.site),
                                      for: request)
         }
@@ -64,15 +67,19 @@ public struct SyncRoutes: Sendable {
     /// `GET /metrics`: the Prometheus text format, for the bearer of the metrics token
     /// (`ServerConfiguration.metricsTokenHash`); 404 when no metrics token is set.
     func scrape(_ request: Request) throws -> Response {
-        guard let expected = configuration.metricsTokenHash else {
+        guard configuration.metricsTokenHash != nil else {
             throw ServerError(.notFound, "not_found", "this server serves no metrics (start it with --metrics-token-file)")
         }
-        guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
-              Tokens.constantTimeEqual([UInt8](Tokens.hash(String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces))), expected)
-        else { throw ServerError.unauthorized }
+        guard isMetricsBearer(request) else { throw ServerError.unauthorized }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+    }
+
+    /// Whether the request bears the metrics token (false when the server has none).
+    func isMetricsBearer(_ request: Request) -> Bool {
+        guard let expected = configuration.metricsTokenHash, let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") else { return false }
+        return Tokens.constantTimeEqual([UInt8](Tokens.hash(String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces))), expected)
     }
 
     func checkVersions(_ request: Request) throws -> Int {
@@ -125,7 +132,8 @@ public struct SyncRoutes: Sendable {
         let result = try await store.push(batch, token: token)
         metrics.pushed.increment(by: Int64(result.applied + result.ignored))
         metrics.held.increment(by: Int64(result.quarantined.count))
-        context.logger.info("push", metadata: [
+        // Per request, naming the token and site: a diary of the monitors, so debug only.
+        context.logger.debug("push", metadata: [
             "token": .string(token.name), "site": .string(body.site.description), "from": .stringConvertible(body.from),
             "to": .stringConvertible(body.to), "applied": .stringConvertible(result.applied),
             "ignored": .stringConvertible(result.ignored), "quarantined": .stringConvertible(result.quarantined.count),
@@ -200,7 +208,7 @@ public struct SyncRoutes: Sendable {
         let logger = context.logger
         await Self.releaseDue(store, now: now, logger: logger)
         let page = try await store.pull(after: after, limit: pageLimit, token: token, requester: site, lineage: claim)
-        context.logger.info("pull", metadata: [
+        context.logger.debug("pull", metadata: [
             "token": .string(token.name), "cursor": .string(cursor?.text ?? ""), "next": .string(page.cursor.text),
             "changes": .stringConvertible(page.changes.changeCount), "more": .stringConvertible(page.more),
         ])
@@ -227,7 +235,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             if e.status.code >= 500 {
                 context.logger.error("request failed", metadata: ["path": .string(request.uri.path), "error": .string(e.description)])
             } else {
-                context.logger.notice("request refused", metadata: ["path": .string(request.uri.path), "error": .string(e.description)])
+                context.logger.debug("request refused", metadata: ["path": .string(request.uri.path), "error": .string(e.description)])
             }
             return e.response()
         }

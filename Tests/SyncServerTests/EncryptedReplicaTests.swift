@@ -277,7 +277,7 @@ import Testing
     @Test func seizedServerDiskHoldsNoRecordNoDeviceNameNoTokenHash() async throws {
         let cli = try CLIRunner()
         let data = cli.dir.appendingPathComponent("server").path
-        let env = ["FIELDBOOK_SERVER_PASSPHRASE": "server store passphrase", "FIELDBOOK_KDF_LOGN": "10"]
+        let env = ["FIELDBOOK_SERVER_PASSPHRASE": "server store passphrase", "FIELDBOOK_KDF_LOGN": "10", "FIELDBOOK_TESTING_WEAK_KDF": "1"]
         let server = try ServerProcess(data: data, environment: env, arguments: ["--encrypted"])
         defer { server.stop() }
         let (a, b) = (cli.dir.appendingPathComponent("a.sqlite").path, cli.dir.appendingPathComponent("b.sqlite").path)

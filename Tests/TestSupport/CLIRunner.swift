@@ -37,7 +37,7 @@ public final class CLIRunner: @unchecked Sendable {
     /// The passphrase of every replica the tests create (replicas are encrypted by default, as
     /// in the field), with a cheap key derivation so that each command does not pay 0.4 s.
     public static let passphrase = "fieldbook test passphrase"
-    public static let encryption = ["FIELDBOOK_PASSPHRASE": passphrase, "FIELDBOOK_KDF_LOGN": "10"]
+    public static let encryption = ["FIELDBOOK_PASSPHRASE": passphrase, "FIELDBOOK_KDF_LOGN": "10", "FIELDBOOK_TESTING_WEAK_KDF": "1"]
 
     @discardableResult
     public func run(_ args: [String], db: String? = nil, env: [String: String] = [:]) throws -> Result {

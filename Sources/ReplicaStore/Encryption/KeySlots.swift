@@ -61,6 +61,27 @@ public struct KeySlots: Sendable, Equatable {
             self.r = r
             self.p = p
         }
+
+        /// The variable that lowers the cost of new key slots, for tests.
+        public static let testVariable = "FIELDBOOK_KDF_LOGN"
+        /// The second variable, named for what it does, without which a lowered cost is refused.
+        public static let testConsentVariable = "FIELDBOOK_TESTING_WEAK_KDF"
+
+        /// The cost of new key slots in this environment: the standard one; a higher one from
+        /// `FIELDBOOK_KDF_LOGN`; a lower one only when `FIELDBOOK_TESTING_WEAK_KDF=1` says so
+        /// too — one variable copied from a test script or a forum must not make passphrases a
+        /// thousand times cheaper to guess, silently.
+        public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> Cost {
+            guard let s = env[testVariable], !s.isEmpty else { return .standard }
+            guard let n = UInt8(s), (10...22).contains(n) else {
+                throw ReplicaError(.invalid, "\(testVariable)=\(s.prefix(20)): give a whole number from 10 to 22, or unset it (the standard is \(standard.logN))")
+            }
+            let cost = Cost(logN: n, r: 8, p: 1)
+            if cost.isWeak && env[testConsentVariable] != "1" {
+                throw ReplicaError(.invalid, "\(testVariable)=\(n) makes passphrases \(1 << Int(standard.logN - n)) times cheaper to guess; it is for tests only: unset it (a test also sets \(testConsentVariable)=1)")
+            }
+            return cost
+        }
     }
 
     public var cost: Cost

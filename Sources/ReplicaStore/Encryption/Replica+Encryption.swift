@@ -112,16 +112,44 @@ extension Replica {
 
     /// Replaces the passphrase `old` by `new` in its slot. Rewrites the key slots only, so its
     /// time does not depend on the size of the replica.
-    public static func changePassphrase(path: String, old: String, new: String) throws {
+    ///
+    /// When the slots' cost is below `cost` (a file made under a test setting, or an older
+    /// standard), the key slots are made anew at `cost` with a new salt: they share one salt
+    /// and cost, so the other passphrases — whose keys cannot be derived without them — are
+    /// dropped and counted in the result, to be added again.
+    @discardableResult
+    public static func changePassphrase(path: String, old: String, new: String, cost: KeySlots.Cost = .standard) throws -> PassphraseChange {
         var (slots, key, slot, kinds) = try unlockWithKey(path: path, passphrase: old)
+        var change = PassphraseChange()
+        if slots.cost.logN < cost.logN || slots.cost.r < cost.r {
+            change.costRaised = true
+            change.droppedPassphrases = kinds.enumerated().filter { $0.offset != slot && $0.element == .key }.count
+            change.droppedDuress = kinds.filter { $0 == .duress }.count
+            var fresh = KeySlots(cost: cost)
+            fresh.version = slots.version
+            fresh.fileID = slots.fileID
+            slots = fresh
+            kinds = [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
+        } else {
+            slots.remove(slot: slot)
+            kinds[slot] = .empty
+        }
         let kek = try slots.derive(new)
         if slots.unlock(kek) != nil { throw ReplicaError(.invalid, "that passphrase is already one of \(path)'s") }
-        slots.remove(slot: slot)
-        kinds[slot] = .empty
         let added = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
         kinds[added] = .key
         try slots.sealKinds(kinds, dataKey: key)
         try slots.write(path: path)
+        return change
+    }
+
+    /// What `changePassphrase` did beyond replacing the passphrase.
+    public struct PassphraseChange: Sendable, Equatable {
+        /// The slots were made anew at a higher cost.
+        public var costRaised = false
+        /// Other passphrases and duress passphrases dropped with the old slots.
+        public var droppedPassphrases = 0
+        public var droppedDuress = 0
     }
 
     /// Removes the passphrase given (never the last one that opens the replica), or with
@@ -183,6 +211,56 @@ extension Replica {
 
     /// The key slots of an encrypted replica (for `status`).
     public static func keySlots(path: String) throws -> KeySlots { try KeySlots.read(path: path) }
+
+    /// What weakens the protection of the encrypted file at `path`, each with what to do
+    /// (`status` and `check` show them): key slots below the standard cost, the format of
+    /// version 1. Empty for a sound file and for an unencrypted one (said elsewhere).
+    public static func protectionWarnings(path: String) -> [String] {
+        guard isEncrypted(path: path), let slots = try? KeySlots.read(path: path) else { return [] }
+        var out: [String] = []
+        if slots.cost.isWeak {
+            let factor = 1 << max(0, Int(KeySlots.Cost.standard.logN) - Int(slots.cost.logN))
+            out.append("weak key slots: scrypt 2^\(slots.cost.logN) (the standard is 2^\(KeySlots.Cost.standard.logN)): passphrases can be tried \(factor) times faster; run `fieldbook passphrase change` to make the slots anew at the standard cost")
+        }
+        if slots.version < KeySlots.currentVersion {
+            out.append("encrypted in format \(slots.version): the WAL's frame headers (SQLite's checksums of clear pages) are written in clear and pages are not bound to this file; run `fieldbook encrypt --upgrade` (with no other fieldbook command using this replica) to rewrite it in format \(KeySlots.currentVersion)")
+        }
+        return out
+    }
+
+    /// Rewrites an encrypted replica of format 1 in the current format, atomically: a sealed copy
+    /// (`VACUUM INTO`) under the same data key and key slots (every passphrase keeps opening
+    /// it) with a new file id, synced, renamed over the original. Refused while another
+    /// connection writes; other programs must not hold the replica open meanwhile.
+    public static func upgradeEncryption(path: String, passphrase: String) throws {
+        let (slots, unlocked, _) = try unlock(path: path, passphrase: passphrase)
+        guard case let .key(key, _) = unlocked else { throw ReplicaError(.locked, "the passphrase does not open \(path)") }
+        guard slots.version < KeySlots.currentVersion else { throw ReplicaError(.invalid, "\(path) is in the current format already") }
+        EncryptingVFS.install()
+        EncryptingVFS.register(path: path, key: key, fileID: slots.boundFileID)
+        let target = path + ".upgrading"
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
+        var upgraded = slots
+        upgraded.version = KeySlots.currentVersion
+        upgraded.fileID = KeySlots(cost: slots.cost).fileID
+        let fd = Foundation.open(target, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw ReplicaError(.database, "cannot create \(target): \(String(cString: strerror(errno)))") }
+        close(fd)
+        try upgraded.write(path: target)
+        EncryptingVFS.register(path: target, key: key, fileID: upgraded.boundFileID)
+        defer { EncryptingVFS.unregister(path: target) }
+        do {
+            try vacuum(from: path, into: target, reserve: PageCipher.reserve)
+            try syncFile(target)
+        } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
+            throw error
+        }
+        guard rename(target, path) == 0 else { throw ReplicaError(.database, "cannot replace \(path): \(String(cString: strerror(errno)))") }
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        EncryptingVFS.register(path: path, key: key, fileID: upgraded.boundFileID)
+        try syncFile((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+    }
 }
 
 extension Replica {
@@ -199,11 +277,17 @@ extension Replica {
         let slots = KeySlots(cost: cost)
         try startEncryptedFile(path: target, slots: slots, kek: try slots.derive(passphrase))
         defer { EncryptingVFS.unregister(path: target) }
+        // The clear file and its WAL stay reachable through these descriptors after SQLite
+        // deletes the WAL and the rename replaces the file: their blocks are overwritten once the
+        // encrypted copy is in place (a crash before leaves the old file as it was).
+        let clear: [Int32] = [path, path + "-wal"].map { (p: String) in Foundation.open(p, O_RDWR) }
+        defer { for fd in clear where fd >= 0 { close(fd) } }
         try vacuum(from: path, into: target, reserve: PageCipher.reserve)
         try syncFile(target)
         guard rename(target, path) == 0 else { throw ReplicaError(.database, "cannot replace \(path): \(String(cString: strerror(errno)))") }
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         try syncFile((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        for fd in clear where fd >= 0 { Scrub.overwrite(fd) }
     }
 
     /// Writes a plain, unencrypted copy of the replica at `path` (opened with `passphrase`) to
