@@ -55,8 +55,9 @@ struct PassphraseCommand: ParsableCommand {
                 let existing = try PassphraseCommand.current(replica)
                 let store = try FieldbookStore.open(path: replica.path, passphrase: existing)
                 let new = try Passphrase.new(file: newPassphraseFile, what: duress ? "duress passphrase" : "additional passphrase")
+                let created = try store.replica.createdAt()
                 try Replica.addPassphrase(path: replica.path, existing: existing, new: new, duress: duress,
-                                          region: store.region, device: store.replica.info.device)
+                                          region: store.region, device: store.replica.info.device, created: created)
                 print(duress ? "duress passphrase added" : "passphrase added")
             }
         }

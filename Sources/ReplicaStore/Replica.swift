@@ -218,6 +218,11 @@ public final class Replica: Sendable {
 
     func setSite(_ site: SiteID) { infoBox.withLock { $0.site = site } }
 
+    /// When this replica was created (ISO 8601, as `init` wrote it).
+    public func createdAt() throws -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT created_at FROM _fb_replica WHERE id = 1") }
+    }
+
     /// The handle of a registered table, or an error naming the known tables.
     public func handle(_ table: String) throws -> TableHandle {
         if let h = handles[table] { return h }

@@ -19,8 +19,16 @@ enum ReplicaFile {
         close(fd)
         if n >= KeySlots.magic.count && Array(head[0..<KeySlots.magic.count]) == KeySlots.magic { return }
         guard n == 16, head == sqliteMagic else { throw notAReplica }
-        // A SQLite file: a replica only if it has the replica's identity table. Read-only and
-        // outside GRDB, so that another program's database is not put in WAL mode by a mistake.
+        // Replicas are in WAL mode (header bytes 18 and 19 are 2): such a file is opened as usual,
+        // and that open refuses it if it lacks the replica's tables (a WAL database's schema may
+        // be in its WAL, which only a normal open reads). A rollback-journal database is another
+        // program's unless it has the identity table: looked up read-only, outside GRDB, so that
+        // it is not put in WAL mode by a mistake.
+        var mode = [UInt8](repeating: 0, count: 2)
+        let fd2 = Foundation.open(path, O_RDONLY)
+        let m = fd2 < 0 ? 0 : mode.withUnsafeMutableBytes { pread(fd2, $0.baseAddress, 2, 18) }
+        if fd2 >= 0 { close(fd2) }
+        if m == 2 && mode == [2, 2] { return }
         var db: OpaquePointer?
         defer { sqlite3_close_v2(db) }
         guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else { throw notAReplica }

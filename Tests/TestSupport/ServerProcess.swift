@@ -65,6 +65,9 @@ public final class ServerProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
+    /// The running process's id.
+    public var processIdentifier: pid_t? { process?.processIdentifier }
+
     /// The last `bytes` of the server's log (stderr), to name in a failed expectation.
     public func logTail(_ bytes: Int = 4000) -> String {
         let text = (try? String(contentsOfFile: (data as NSString).appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
