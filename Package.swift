@@ -182,11 +182,12 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(name: "FieldbookTestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "CLITests", dependencies: ["fieldbook", "FieldbookTestSupport", "CProcessHardening"]),
+        .testTarget(name: "CLITests", dependencies: ["fieldbook", "FieldbookTestSupport"]),
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
                 "SyncServer", "FieldbookModel", "ReplicaStore", "SealedSync", "fieldbook", "fieldbook-server", "FieldbookTestSupport", "PostgresStore", "SyncCore",
+                "CProcessHardening",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

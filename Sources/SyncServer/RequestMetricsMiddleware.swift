@@ -2,11 +2,11 @@ import HTTPTypes
 import Hummingbird
 
 /// The outermost middleware: times every request, counts it by route, method and status
-/// (`ServerMetrics`), and tells the client the request's id (`Fieldbook-Request-Id`), which the
+/// (`ServerMetrics`), and tells the client the request's id (`X-Request-Id`), which the
 /// server's log lines carry as `hb.request.id`, so that a device's report can be found in the log.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
-    static var requestIDHeader: HTTPField.Name { HTTPField.Name("Fieldbook-Request-Id")! }
+    static var requestIDHeader: HTTPField.Name { HTTPField.Name("X-Request-Id")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now

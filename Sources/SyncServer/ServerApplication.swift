@@ -18,7 +18,8 @@ public enum ServerApplication {
         return Application(
             router: routes.router(),
             server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "fieldbook-server"),
+            // No `Server` header: a scan must not single out a Fieldbook server by its answers.
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger
         )

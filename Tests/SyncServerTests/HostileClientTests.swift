@@ -14,10 +14,13 @@ import Testing
         let server: ServerProcess
         let http: HTTPTestClient
         let almaty: String, atyrau: String, both: String, coordinator: String
+        /// The operator's metrics token: the detailed health (the store's site) is for its bearer.
+        let metricsToken = "operator-metrics-" + UUID().uuidString
 
         init() throws {
             cli = try CLIRunner()
-            server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path)
+            let metricsFile = try cli.file("metrics.token", metricsToken + "\n")
+            server = try ServerProcess(data: cli.dir.appendingPathComponent("server").path, arguments: ["--metrics-token-file", metricsFile])
             http = HTTPTestClient(client: HTTPClient(eventLoopGroupProvider: .singleton), base: server.url)
             almaty = try server.token("almaty-monitor", regions: "almaty")
             atyrau = try server.token("atyrau-monitor", regions: "atyrau")
@@ -149,8 +152,8 @@ import Testing
             expectRefused(try await attack(Changeset(tables: [personRow(newID(), region: "atyrau", name: "X")]), s.atyrau, site: victimSite),
                           403, "site_not_yours", "push under another token's site")
             // Under the server's own site id.
-            let health = try await s.http.send(SyncProtocol.healthPath, method: .GET, token: nil, body: nil)
-            let serverSite = try JSONDecoder().decode(HealthResponse.self, from: health.body).site
+            let health = try await s.http.send(SyncProtocol.healthPath, method: .GET, token: s.metricsToken, body: nil)
+            let serverSite = try #require(try JSONDecoder().decode(HealthResponse.self, from: health.body).site, "the operator's health names the store's site")
             expectRefused(try await attack(Changeset(tables: [personRow(newID(), region: "atyrau", name: "X")]), s.atyrau, site: serverSite),
                           403, "site_not_yours", "push under the server's site")
             #expect(try await s.http.pullAll(token: s.coordinator) == before)

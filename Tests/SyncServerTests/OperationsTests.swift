@@ -25,7 +25,7 @@ import Testing
         let push = try await http.push(Changeset(sites: [site], tables: [personRow(newID(), region: "almaty", name: "Асқар Қайырбек")]),
                                        site: site, token: token, lineage: HTTPTestClient.lineage(ack: nil, id: "0123456789abcdef0123456789abcdef"))
         #expect(push.status == 200, "\(push.message)")
-        let ids = [push.headers.first(name: "Fieldbook-Request-Id"), try await http.healthReply().headers.first(name: "Fieldbook-Request-Id")]
+        let ids = [push.headers.first(name: "X-Request-Id"), try await http.healthReply().headers.first(name: "X-Request-Id")]
         #expect(ids.allSatisfy { ($0?.count ?? 0) > 0 } && ids[0] != ids[1], "every response names its request: \(ids)")
         _ = try await http.pullAll(token: token)
         let refused = try await http.send(SyncProtocol.pullPath, method: .GET, token: "fb_not_a_token", body: nil)
