@@ -64,39 +64,52 @@ enum ChangeLog {
     }
 
     /// Calls `body` for each entry of a chunk; `wantPayload` decides (from table and id)
-    /// whether the payload is decoded.
-    static func forEach(in chunk: UnsafeRawBufferPointer, wantPayload: (Int64, String) -> Bool = { _, _ in false },
-                        _ body: (LogEntry) throws -> Void) rethrows {
+    /// whether the payload is decoded. A chunk is read from the file, so every length and
+    /// integer in it is checked before it is used: one that runs past the chunk, does not fit
+    /// its type, or leaves the chunk half-read is damage (`.damaged`, naming the chunk and the
+    /// byte) — never a trap, and never a silent end that a cursor would then pass for good.
+    static func forEach(in chunk: UnsafeRawBufferPointer, seq: Int64 = 0, wantPayload: (Int64, String) -> Bool = { _, _ in false },
+                        _ body: (LogEntry) throws -> Void) throws {
         var p = 0
         let n = chunk.count
-        func varint() -> UInt64? {
+        func damaged(_ what: String) -> ReplicaError {
+            ReplicaError(.damaged, "the replica is damaged: change log chunk \(seq) has \(what) at byte \(p)")
+        }
+        func varint(_ what: String) throws -> UInt64 {
             var v: UInt64 = 0
             var shift: UInt64 = 0
             while p < n {
                 let b = chunk[p]
                 p += 1
+                guard shift < 64, shift < 63 || b & 0x7F <= 1 else { throw damaged("an over-long \(what)") }
                 v |= UInt64(b & 0x7F) << shift
                 if b & 0x80 == 0 { return v }
                 shift += 7
-                if shift > 63 { return nil }
             }
-            return nil
+            throw damaged("a \(what) cut short")
+        }
+        func length(_ what: String) throws -> Int {
+            let v = try varint(what)
+            guard v <= UInt64(n - p) else { throw damaged("a \(what) of \(v) bytes past its end (\(n - p) left)") }
+            return Int(v)
         }
         while p < n {
-            guard let table = varint(), let len = varint(), p + Int(len) <= n else { return }
-            let id = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[p..<(p + Int(len))]), as: UTF8.self)
-            p += Int(len)
-            guard p < n else { return }
+            guard let table = Int64(exactly: try varint("table")) else { throw damaged("a table index out of range") }
+            let len = try length("row id length")
+            let id = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[p..<(p + len)]), as: UTF8.self)
+            p += len
+            guard p < n else { throw damaged("an entry cut short") }
             let op = Int64(chunk[p])
             p += 1
-            guard let cl = varint(), let hlc = varint(), let site = varint(), let fields = varint(), let plen = varint(),
-                  p + Int(plen) <= n else { return }
+            let cl = try varint("causal length"), hlc = try varint("clock"), site = try varint("site"), fields = try varint("field mask")
+            let plen = try length("payload length")
             var payload: [UInt8] = []
-            if plen > 0 && wantPayload(Int64(table), id) { payload = Array(chunk[p..<(p + Int(plen))]) }
-            p += Int(plen)
-            guard let origin = varint() else { return }
-            try body(LogEntry(table: Int64(table), rowID: id, op: op, cl: unzigzag(cl), hlc: unzigzag(hlc),
-                              site: Int32(truncatingIfNeeded: unzigzag(site)), fields: Int64(bitPattern: fields), payload: payload,
+            if plen > 0 && wantPayload(table, id) { payload = Array(chunk[p..<(p + plen)]) }
+            p += plen
+            let origin = try varint("origin")
+            guard let siteIndex = Int32(exactly: unzigzag(site)) else { throw damaged("a site index out of range") }
+            try body(LogEntry(table: table, rowID: id, op: op, cl: unzigzag(cl), hlc: unzigzag(hlc),
+                              site: siteIndex, fields: Int64(bitPattern: fields), payload: payload,
                               origin: Int64(bitPattern: origin)))
         }
     }

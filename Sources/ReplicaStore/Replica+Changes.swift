@@ -49,8 +49,8 @@ extension Replica {
         chunks.bind(1, cursor)
         while scanned < limit, try chunks.next() {
             last = chunks.int64(0)
-            chunks.withBlob(1) { body in
-                ChangeLog.forEach(in: body) { e in
+            try chunks.withBlob(1) { body in
+                try ChangeLog.forEach(in: body, seq: last) { e in
                     scanned += 1
                     if let x = excludingOrigin, e.origin == x { return }
                     let k = Key(tbl: e.table, id: e.rowID)

@@ -120,8 +120,8 @@ extension Replica {
         let chunks = try RawStatement(db, sql: "SELECT seq, body FROM _fb_log ORDER BY seq")
         while try chunks.next() {
             let seq = chunks.int64(0)
-            chunks.withBlob(1) { body in
-                ChangeLog.forEach(in: body, wantPayload: { (table == nil || $0 == table) && $1 == id }) { e in
+            try chunks.withBlob(1) { body in
+                try ChangeLog.forEach(in: body, seq: seq, wantPayload: { (table == nil || $0 == table) && $1 == id }) { e in
                     if (table == nil || e.table == table) && e.rowID == id { out.append((seq, e)) }
                 }
             }
