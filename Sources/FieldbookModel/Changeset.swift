@@ -20,6 +20,21 @@ public struct Changeset: Sendable, Equatable {
     /// The device name of site `i`, if known.
     public func name(ofSite i: Int) -> String? { i < siteNames.count ? siteNames[i] : nil }
 
+    /// Which listed sites some change refers to (a row's site or a field's), parallel to
+    /// `sites`. A store registers and names only these: a site listed but used by no change
+    /// must leave no trace (a push may list up to 65,536 sites). Indices out of range count
+    /// for nothing (the wire checks refuse them before a store sees them).
+    public var usedSites: [Bool] {
+        var used = [Bool](repeating: false, count: sites.count)
+        for t in tables {
+            for rc in t.rows {
+                if used.indices.contains(rc.site) { used[rc.site] = true }
+                for f in rc.fields where used.indices.contains(f.site) { used[f.site] = true }
+            }
+        }
+        return used
+    }
+
     /// The number of field changes plus the number of rows changed without fields (deletes, re-creations).
     public var changeCount: Int {
         tables.reduce(0) { $0 + $1.rows.reduce(0) { $0 + max($1.fields.count, 1) } }

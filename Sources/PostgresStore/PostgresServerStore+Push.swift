@@ -188,9 +188,12 @@ extension PostgresServerStore {
     }
 
     /// Records the device names a changeset carries (sealed) in `fb_site`.
+    /// Names the sites some change of `cs` uses (`Changeset.usedSites`, as the embedded store
+    /// does): a site only listed is not registered.
     func nameSites(of cs: Changeset, _ conn: PostgresConnection) async throws {
         var names: [SiteID: String] = [:]
-        for (i, s) in cs.sites.enumerated() { if let n = cs.name(ofSite: i) { names[s] = n } }
+        let used = cs.usedSites
+        for (i, s) in cs.sites.enumerated() where used[i] { if let n = cs.name(ofSite: i) { names[s] = n } }
         for (s, n) in names { _ = try await siteIndex(s, name: n, conn) }
     }
 

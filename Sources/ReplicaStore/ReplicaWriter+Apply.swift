@@ -31,15 +31,8 @@ extension ReplicaWriter {
                       setAside: ((_ table: String, _ row: RowChange, _ error: ReplicaError) throws -> Void)? = nil) throws -> ApplyReport {
         self.origin = origin
         defer { self.origin = 0 }
-        // Only the sites some change refers to are registered (a listed site that no change
-        // uses must not leave a permanent trace).
-        var used = [Bool](repeating: false, count: cs.sites.count)
-        for t in cs.tables {
-            for rc in t.rows {
-                used[rc.site] = true
-                for f in rc.fields { used[f.site] = true }
-            }
-        }
+        // Only the sites some change refers to are registered (`Changeset.usedSites`).
+        let used = cs.usedSites
         var sites = [Int32](repeating: 0, count: cs.sites.count)
         for (i, s) in cs.sites.enumerated() where used[i] { sites[i] = try localIndex(of: s) }
         for (i, idx) in sites.enumerated() where used[i] && idx != localSite {
