@@ -1,3 +1,4 @@
+import FieldbookModel
 import ArgumentParser
 import FieldbookKit
 import Foundation

@@ -1,3 +1,4 @@
+import FieldbookModel
 import Foundation
 
 /// An aligned text table.

@@ -47,7 +47,7 @@ struct DataOptions: ParsableArguments {
     func postgres() throws -> PostgresDatabase? {
         let env = ProcessInfo.processInfo.environment
         if let database, let warning = PGPass.commandLineWarning(database) {
-            FileHandle.standardError.write(Data("fieldbook-server: warning: \(warning)\n".utf8))
+            printError("fieldbook-server: warning: \(warning)")
         }
         guard let url = database ?? env["FIELDBOOK_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
         return try PostgresDatabase(url: url, passwordFile: databasePasswordFile, environment: env)
@@ -108,7 +108,7 @@ func runReporting(_ body: () async throws -> Void) async throws {
 }
 
 func report(_ e: ServerError) -> ExitCode {
-    FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+    printError("fieldbook-server: error: \(e.message)")
     return ExitCode(e.status.code == 400 ? 65 : e.status.code == 403 ? 77 : e.status.code == 503 ? 69 : 1)
 }
 
@@ -139,19 +139,19 @@ struct Serve: AsyncParsableCommand {
         if let file = metricsTokenFile ?? env["FIELDBOOK_METRICS_TOKEN_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
             guard let text = FileManager.default.contents(atPath: file).map({ String(decoding: $0, as: UTF8.self) })?
                 .trimmingCharacters(in: .whitespacesAndNewlines), text.count >= 16, !text.contains(where: \.isWhitespace) else {
-                FileHandle.standardError.write(Data("fieldbook-server: error: --metrics-token-file \(file): give a readable file holding one secret of 16 characters or more\n".utf8))
+                printError("fieldbook-server: error: --metrics-token-file \(file): give a readable file holding one secret of 16 characters or more")
                 throw ExitCode(64)
             }
             config.metricsTokenHash = [UInt8](Tokens.hash(text))
         }
         if encrypted {
             guard config.passphrase != nil else {
-                FileHandle.standardError.write(Data("fieldbook-server: error: --encrypted needs the store's passphrase (FIELDBOOK_SERVER_PASSPHRASE, FIELDBOOK_SERVER_PASSPHRASE_FILE or --passphrase-file)\n".utf8))
+                printError("fieldbook-server: error: --encrypted needs the store's passphrase (FIELDBOOK_SERVER_PASSPHRASE, FIELDBOOK_SERVER_PASSPHRASE_FILE or --passphrase-file)")
                 throw ExitCode(78)
             }
             let file = (data.directory as NSString).appendingPathComponent("store.sqlite")
             if FileManager.default.fileExists(atPath: file) && !Replica.isEncrypted(path: file) {
-                FileHandle.standardError.write(Data("fieldbook-server: error: \(file) is not encrypted; move it aside and let the devices sync again into an encrypted store\n".utf8))
+                printError("fieldbook-server: error: \(file) is not encrypted; move it aside and let the devices sync again into an encrypted store")
                 throw ExitCode(78)
             }
         }
@@ -160,15 +160,15 @@ struct Serve: AsyncParsableCommand {
         switch (certFile, keyFile) {
         case let (cert?, key?):
             do { tls = try TLSPin.serverConfiguration(certificateFile: cert, keyFile: key) } catch {
-                FileHandle.standardError.write(Data("fieldbook-server: error: cannot load the TLS certificate \(cert) and key \(key): \(error)\n".utf8))
+                printError("fieldbook-server: error: cannot load the TLS certificate \(cert) and key \(key): \(error)")
                 throw ExitCode(66)
             }
         case (nil, nil):
             if !["127.0.0.1", "::1", "localhost"].contains(host) {
-                FileHandle.standardError.write(Data("fieldbook-server: warning: serving plain HTTP on \(host): tokens and sealed changes cross the network unauthenticated; give --tls-cert and --tls-key (or put a TLS proxy in front)\n".utf8))
+                printError("fieldbook-server: warning: serving plain HTTP on \(host): tokens and sealed changes cross the network unauthenticated; give --tls-cert and --tls-key (or put a TLS proxy in front)")
             }
         default:
-            FileHandle.standardError.write(Data("fieldbook-server: error: give both --tls-cert and --tls-key\n".utf8))
+            printError("fieldbook-server: error: give both --tls-cert and --tls-key")
             throw ExitCode(64)
         }
         let https = tls != nil
@@ -179,7 +179,7 @@ struct Serve: AsyncParsableCommand {
         let metrics = ServerMetrics()
         if let db = try Self.database(data) {
             if encrypted {
-                FileHandle.standardError.write(Data("fieldbook-server: error: --encrypted is for the embedded store; encrypt a PostgreSQL database's disk, and mind that its cells are sealed already\n".utf8))
+                printError("fieldbook-server: error: --encrypted is for the embedded store; encrypt a PostgreSQL database's disk, and mind that its cells are sealed already")
                 throw ExitCode(64)
             }
             let client = db.makeClient(logger: logger)
@@ -189,7 +189,7 @@ struct Serve: AsyncParsableCommand {
                 await PostgresDatabase.started()
                 let store: PostgresServerStore
                 do { store = try await PostgresServerStore.open(client: client, configuration: config, logger: logger, metrics: metrics) } catch {
-                    FileHandle.standardError.write(Data("fieldbook-server: error: cannot open the store in \(db.display): \(error)\n".utf8))
+                    printError("fieldbook-server: error: cannot open the store in \(db.display): \(error)")
                     throw ExitCode(69)
                 }
                 try await store.beginEpoch()
@@ -204,7 +204,7 @@ struct Serve: AsyncParsableCommand {
         }
         let store: SQLiteServerStore
         do { store = try data.store() } catch let e as ServerError {
-            FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+            printError("fieldbook-server: error: \(e.message)")
             throw ExitCode(e.code == "locked" ? 78 : 74)
         }
         try store.beginEpoch()  // cursors issued before a restore from an older backup are then refused
@@ -218,7 +218,7 @@ struct Serve: AsyncParsableCommand {
 
     static func database(_ data: DataOptions) throws -> PostgresDatabase? {
         do { return try data.postgres() } catch let e as ServerError {
-            FileHandle.standardError.write(Data("fieldbook-server: error: \(e.message)\n".utf8))
+            printError("fieldbook-server: error: \(e.message)")
             throw ExitCode(64)
         }
     }
@@ -343,11 +343,11 @@ struct TLSCommand: ParsableCommand {
 
         func run() throws {
             guard let file = tlsCert ?? ProcessInfo.processInfo.environment["FIELDBOOK_TLS_CERT"] else {
-                FileHandle.standardError.write(Data("fieldbook-server: error: give --tls-cert FILE\n".utf8))
+                printError("fieldbook-server: error: give --tls-cert FILE")
                 throw ExitCode(64)
             }
             do { print(try TLSPin.fingerprint(try TLSPin.certificate(file: file))) } catch {
-                FileHandle.standardError.write(Data("fieldbook-server: error: \(file): \(error)\n".utf8))
+                printError("fieldbook-server: error: \(file): \(error)")
                 throw ExitCode(66)
             }
         }

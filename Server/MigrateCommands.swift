@@ -13,7 +13,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let db = try Serve.database(data) else {
-            FileHandle.standardError.write(Data("fieldbook-server: error: migrate needs --database postgres://… (or FIELDBOOK_DATABASE_URL); the embedded store migrates itself when opened\n".utf8))
+            printError("fieldbook-server: error: migrate needs --database postgres://… (or FIELDBOOK_DATABASE_URL); the embedded store migrates itself when opened")
             throw ExitCode(64)
         }
         var logger = Logger(label: "fieldbook-server")
@@ -22,7 +22,7 @@ struct MigrateCommand: AsyncParsableCommand {
             let applied = try await db.migrate(logger: logger)
             print(applied.isEmpty ? "\(db.display): up to date" : "\(db.display): applied \(applied.joined(separator: ", "))")
         } catch {
-            FileHandle.standardError.write(Data("fieldbook-server: error: cannot migrate \(db.display): \(error)\n".utf8))
+            printError("fieldbook-server: error: cannot migrate \(db.display): \(error)")
             throw ExitCode(69)
         }
     }
@@ -39,11 +39,11 @@ struct MigrateStoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let db = try Serve.database(data) else {
-            FileHandle.standardError.write(Data("fieldbook-server: error: migrate-store needs --database postgres://… (or FIELDBOOK_DATABASE_URL)\n".utf8))
+            printError("fieldbook-server: error: migrate-store needs --database postgres://… (or FIELDBOOK_DATABASE_URL)")
             throw ExitCode(64)
         }
         guard FileManager.default.fileExists(atPath: (from as NSString).appendingPathComponent("store.sqlite")) else {
-            FileHandle.standardError.write(Data("fieldbook-server: error: --from \(from): no store.sqlite there\n".utf8))
+            printError("fieldbook-server: error: --from \(from): no store.sqlite there")
             throw ExitCode(66)
         }
         var options = data

@@ -47,6 +47,11 @@ public final class Replica: Sendable {
         path: String, tables: [TableSchema], region: String, device: String?, site: SiteID,
         configuration: ReplicaConfiguration, synchronous: Synchronous, start: FileStart
     ) throws -> Replica {
+        // The device name travels to every replica and terminal that shows history: checked at
+        // this entry as the wire checks it (length, one line, no control or direction override).
+        if let device {
+            do { try WireLimits.checkDeviceName(device, field: "--device") } catch { throw ReplicaError.invalid(error) }
+        }
         if FileManager.default.fileExists(atPath: path) {
             throw ReplicaError(.alreadyInitialized, "\(path) already exists; refusing to overwrite it")
         }

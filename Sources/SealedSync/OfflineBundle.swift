@@ -46,6 +46,10 @@ public struct OfflineBundle: Sendable {
         let n = Int(bytes[4]) << 8 | Int(bytes[5])
         guard n >= 1, n <= KeyLimits.maxDeviceBytes, bytes.count >= 6 + n + 4 + 128,
               let device = String(validating: bytes[6..<(6 + n)], as: UTF8.self) else { throw bad("the device name is malformed") }
+        // Checked here, where it enters from a file: it is shown on a terminal and kept.
+        guard !Checks.hasControl(device, allowBreaks: false), !Checks.hasBidiOverride(device) else {
+            throw bad("the device name holds control or direction-override characters")
+        }
         let at = 6 + n
         let m = bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) }
         guard m >= 0, bytes.count == at + 4 + m + 128 else { throw bad("its length does not add up") }

@@ -62,8 +62,9 @@ public enum Tokens {
 
     /// Checks a token's name and regions before it is created.
     public static func validate(name: String, regions: [String], coordinator: Bool) throws -> [String] {
-        guard !name.isEmpty, name.count <= 100, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else {
-            throw ServerError.badRequest("invalid", "--name: \"\(name)\" must be 1 to 100 characters without spaces")
+        guard !name.isEmpty, name.count <= 100, !name.contains(where: { $0.isWhitespace || $0.isNewline }),
+              !Checks.hasControl(name, allowBreaks: false), !Checks.hasBidiOverride(name) else {
+            throw ServerError.badRequest("invalid", "--name: \(String(name.prefix(100)).debugDescription) must be 1 to 100 characters without spaces, control or direction-override characters")
         }
         let list = regions.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !list.isEmpty else { throw ServerError.badRequest("invalid", "--regions: give at least one region, e.g. almaty,atyrau") }

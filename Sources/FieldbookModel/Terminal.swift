@@ -2,8 +2,8 @@
 /// sequences among them, C0, DEL and C1) and Unicode direction overrides are shown as `\u{…}`
 /// escapes instead of acting on the terminal. Every human-readable output goes through it;
 /// JSON output is escaped by the encoder.
-enum Terminal {
-    static func safe(_ s: String, keepLineBreaks: Bool = false) -> String {
+public enum Terminal {
+    public static func safe(_ s: String, keepLineBreaks: Bool = false) -> String {
         var out = ""
         out.unicodeScalars.reserveCapacity(s.unicodeScalars.count)
         for u in s.unicodeScalars {
@@ -17,17 +17,5 @@ enum Terminal {
             }
         }
         return out
-    }
-}
-
-import ReplicaStore
-import SyncClient
-
-/// Warnings about where records go (standard error; the exit status is unchanged).
-enum Warnings {
-    /// Warns when no remote takes records of `region` (see `RegionCoverage`).
-    static func regionCoverage(_ region: String, _ replica: Replica) {
-        guard let covered = try? RegionCoverage.isCovered(region, in: replica), !covered else { return }
-        warn("no remote's token covers region \"\(region)\": this record stays on this replica until a remote whose token covers it is added")
     }
 }
