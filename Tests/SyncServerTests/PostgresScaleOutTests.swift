@@ -22,8 +22,7 @@ import Testing
     /// pulls in between gets neither (the first is still running), where a plain sequence would
     /// have handed out the second and passed the first for good; once both commit, the next
     /// pull gets both, the first first.
-    @Test func aChangeThatCommitsLateIsNeverSkipped() async throws {
-        guard TestStore.adminURL != nil else { return }
+    @Test(.enabled(if: TestStore.adminURL != nil, TestStore.postgresSkipReason)) func aChangeThatCommitsLateIsNeverSkipped() async throws {
         try await TestExecutor.run {
             let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
             try await Self.attempts("the early transaction") {
@@ -62,8 +61,7 @@ import Testing
     /// write the log below it: a pull that begins while it runs waits for it rather than answer
     /// "nothing more" without an acknowledged change; a blocker that outlasts the wait leaves the
     /// change for the next pull, never skipped.
-    @Test func aPullWaitsForAnOlderTransactionOfItsDatabase() async throws {
-        guard TestStore.adminURL != nil else { return }
+    @Test(.enabled(if: TestStore.adminURL != nil, TestStore.postgresSkipReason)) func aPullWaitsForAnOlderTransactionOfItsDatabase() async throws {
         try await TestExecutor.run {
             let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
             try await Self.attempts("the blocking transaction") {
@@ -103,8 +101,7 @@ import Testing
     /// change out at once (a server whose pulls waited, then answered "nothing more", for as long
     /// as another application's transaction ran was seen on CI: a test's idle transaction in
     /// its own database held a sync's pull back for 30 s).
-    @Test func aWritingTransactionInAnotherDatabaseHoldsNoPullBack() async throws {
-        guard TestStore.adminURL != nil else { return }
+    @Test(.enabled(if: TestStore.adminURL != nil, TestStore.postgresSkipReason)) func aWritingTransactionInAnotherDatabaseHoldsNoPullBack() async throws {
         try await TestExecutor.run {
             let token = TokenInfo(name: "hq", regions: ["*"], coordinator: true, createdAt: "now")
             try await Self.attempts("the transaction elsewhere") {
@@ -175,8 +172,7 @@ import Testing
 
     /// A request waits for a pooled connection at most `connectionWait`, then gets `503 busy`
     /// (clients retry after `Retry-After`), and the metrics count it.
-    @Test func aRequestWaitsForAConnectionOnlySoLong() async throws {
-        guard TestStore.adminURL != nil else { return }
+    @Test(.enabled(if: TestStore.adminURL != nil, TestStore.postgresSkipReason)) func aRequestWaitsForAConnectionOnlySoLong() async throws {
         try await TestExecutor.run {
             let db = try PostgresDatabase(url: try TestStore.createDatabase() + "?max_connections=1")
             let client = db.makeClient(logger: Self.logger)
@@ -214,9 +210,8 @@ import Testing
     /// (as behind a load balancer), while one server is killed (SIGKILL) and restarted now and
     /// then; edits, deletes and re-creations on all three. At the end every replica holds the
     /// same records. Seeds 1–3; a failure names its seed.
-    @Test(arguments: ProcessInfo.processInfo.environment["FIELDBOOK_SCALEOUT_SEED"].flatMap(UInt64.init).map { [$0] } ?? [UInt64(1), 2, 3])
+    @Test(.enabled(if: TestStore.adminURL != nil, TestStore.postgresSkipReason), arguments: ProcessInfo.processInfo.environment["FIELDBOOK_SCALEOUT_SEED"].flatMap(UInt64.init).map { [$0] } ?? [UInt64(1), 2, 3])
     func replicasConvergeThroughTwoServersOnOneDatabaseWhileOneIsKilled(seed: UInt64) throws {
-        guard TestStore.adminURL != nil else { return }
         var rng = SplitMix64(seed: seed)
         let cli = try CLIRunner()
         let database = try TestStore.createDatabase()
@@ -294,8 +289,7 @@ import Testing
         return r
     }
 
-    @Test func anEmbeddedStoreMovesIntoPostgresAndDevicesSyncOn() throws {
-        guard TestStore.adminURL != nil else { return }
+    @Test(.enabled(if: TestStore.adminURL != nil, TestStore.postgresSkipReason)) func anEmbeddedStoreMovesIntoPostgresAndDevicesSyncOn() throws {
         let cli = try CLIRunner()
         let dir = cli.dir.appendingPathComponent("server").path
         let embedded = try ServerProcess(data: dir)

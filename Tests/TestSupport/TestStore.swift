@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The server stores a contract test runs against: the embedded one always, PostgreSQL when
 /// `FIELDBOOK_TEST_DATABASE_URL` names a cluster the tests may create databases in (e.g.
@@ -17,6 +18,10 @@ public enum TestStore: String, Sendable, CustomStringConvertible, CaseIterable {
 
     /// The stores to run against here.
     public static var available: [TestStore] { adminURL == nil ? [.embedded] : [.embedded, .postgres] }
+
+    /// The comment a PostgreSQL-only test is skipped with (`.enabled(if:)`), so that a run
+    /// without a database reports it skipped — never passed.
+    public static let postgresSkipReason: Comment = "needs PostgreSQL: set FIELDBOOK_TEST_DATABASE_URL=postgres://USER@127.0.0.1:PORT/postgres (.ci/run starts one)"
 
     /// Why PostgreSQL tests did not run, or nil when they do.
     public static var skipped: String? {
