@@ -67,6 +67,7 @@ public final class Replica: Sendable {
                 let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
                 guard fd >= 0 else { throw ReplicaError(.alreadyInitialized, "cannot create \(path): \(String(cString: strerror(errno)))") }
                 close(fd)
+                removeStaleLog(path)
             }
             queue = try Self.makeQueue(path: path, configuration: configuration, synchronous: synchronous, context: context)
         } catch {
@@ -83,7 +84,9 @@ public final class Replica: Sendable {
                 sql: "INSERT INTO _fb_replica (id, site, region, device, hlc, created_at) VALUES (1, ?, ?, ?, 0, ?)",
                 arguments: [Data(site.bytes), region, device, created])
             }
-            if case let .encrypted(_, _, _, padTo, _) = start, padTo > 0 { try pad(queue, path: path, to: padTo) }
+            // Best effort: after a duress wipe only the wipe itself may fail (a full disk must
+            // not turn into an error that shows the duress).
+            if case let .encrypted(_, _, _, padTo, _) = start, padTo > 0 { try? pad(queue, path: path, to: padTo) }
         } catch {
             try? queue.close()
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -108,6 +111,7 @@ public final class Replica: Sendable {
             let (slots, unlocked, kek) = try unlock(path: path, passphrase: passphrase)
             switch unlocked {
             case let .key(key, _):
+                if slots.version >= 2 && slots.kinds(dataKey: key) == nil { throw KeySlots.alteredHeader(path) }
                 EncryptingVFS.register(path: path, key: key, fileID: slots.boundFileID)
             case let .duress(payload, _):
                 // The same work as a real open from here on, as near as can be: no second key
@@ -137,6 +141,10 @@ public final class Replica: Sendable {
             throw e
         } catch let e as DatabaseError where ReplicaError.from(e).kind == .damaged {
             throw ReplicaError.from(e)
+        } catch let e as DatabaseError {
+            // Busy, locked, no permission, a directory where -wal and -shm cannot be made: a
+            // replica that cannot be opened now, not "not a replica".
+            throw ReplicaError(.database, "\(path) cannot be opened: \(e.message ?? "SQLite error \(e.resultCode)")")
         } catch {
             throw ReplicaError(.notAReplica, "\(path) cannot be opened as a Fieldbook replica: \(error)")
         }
@@ -144,22 +152,21 @@ public final class Replica: Sendable {
     }
 
     /// Grows a new file to about `size` bytes with free pages (sealed zeros, which cannot be
-    /// told from sealed records), checkpointed into the file.
+    /// told from sealed records), 4 MiB at a time, each checkpointed into the file, so that the
+    /// WAL never holds more than that. Its time grows with `size` (docs/SECURITY.md).
     private static func pad(_ queue: DatabaseQueue, path: String, to size: Int64) throws {
         let now = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
         var remaining = size - now
         guard remaining > 0 else { return }
         try queue.writeWithoutTransaction { db in
-            try db.inTransaction {
-                try db.execute(sql: "CREATE TABLE _fb_pad (b BLOB)")
-                while remaining > 0 {
-                    let n = min(remaining, 1 << 20)
-                    try db.execute(sql: "INSERT INTO _fb_pad (b) VALUES (zeroblob(?))", arguments: [n])
-                    remaining -= n
-                }
-                try db.execute(sql: "DROP TABLE _fb_pad")
-                return .commit
+            try db.execute(sql: "CREATE TABLE _fb_pad (b BLOB)")
+            while remaining > 0 {
+                let n = min(remaining, 4 << 20)
+                try db.execute(sql: "INSERT INTO _fb_pad (b) VALUES (zeroblob(?))", arguments: [n])
+                try db.checkpoint(.truncate)
+                remaining -= n
             }
+            try db.execute(sql: "DROP TABLE _fb_pad")
             try db.checkpoint(.truncate)
         }
     }

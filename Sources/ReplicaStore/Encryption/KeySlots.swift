@@ -106,8 +106,10 @@ public struct KeySlots: Sendable, Equatable {
         slots = Array(repeating: Slot(kind: .empty, nonce: [], sealed: []), count: Self.slotCount)
     }
 
-    /// Whether the file at `path` starts with the key slots of an encrypted replica.
+    /// Whether the file at `path` starts with the key slots of an encrypted replica (after
+    /// finishing a header rewrite a crash interrupted).
     public static func isEncrypted(path: String) -> Bool {
+        completeInterruptedWrite(path: path)
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
         return (try? h.read(upToCount: magic.count)).map { Array($0) == magic } ?? false
@@ -127,6 +129,15 @@ public struct KeySlots: Sendable, Equatable {
     }
 
     func aad(_ i: Int) -> [UInt8] { boundPrefix + [UInt8(i)] }
+
+    /// What the map of slot kinds is bound to: in format 2 the whole first 64 bytes as written,
+    /// so that a changed format byte or file id is caught at unlock (`kinds(dataKey:)` is nil)
+    /// instead of showing as every page damaged; in format 1 the version-1 prefix.
+    var mapAAD: [UInt8] { (version >= 2 ? prefix : boundPrefix) + Array("map".utf8) }
+
+    /// Whether a used slot's sealed length differs from the format-2 length (slots written by
+    /// format 1 and kept by an upgrade): their length fields tell a duress slot from a key slot.
+    public var hasUnevenSlots: Bool { slots.contains { $0.kind != .empty && $0.sealed.count != Self.slotPlaintext + 16 } }
 
     /// The key-encryption key of `passphrase` (the slow, memory-hard step).
     public func derive(_ passphrase: String) throws -> SymmetricKey {
@@ -176,7 +187,7 @@ public struct KeySlots: Sendable, Equatable {
     public func kinds(dataKey: SymmetricKey) -> [Kind]? {
         guard sealedMap.count == Self.mapSize, let nonce = try? AES.GCM.Nonce(data: sealedMap[0..<12]),
               let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: sealedMap[12..<(12 + Self.slotCount)], tag: sealedMap.suffix(16)),
-              let plain = try? AES.GCM.open(box, using: dataKey, authenticating: boundPrefix + Array("map".utf8))
+              let plain = try? AES.GCM.open(box, using: dataKey, authenticating: mapAAD)
         else { return nil }
         return plain.map { Kind(rawValue: $0) ?? .empty }
     }
@@ -184,7 +195,7 @@ public struct KeySlots: Sendable, Equatable {
     /// Seals the map of what each slot holds under `dataKey`.
     public mutating func sealKinds(_ kinds: [Kind], dataKey: SymmetricKey) throws {
         let nonce = AES.GCM.Nonce()
-        let box = try AES.GCM.seal(kinds.map(\.rawValue), using: dataKey, nonce: nonce, authenticating: boundPrefix + Array("map".utf8))
+        let box = try AES.GCM.seal(kinds.map(\.rawValue), using: dataKey, nonce: nonce, authenticating: mapAAD)
         sealedMap = Array(nonce) + Array(box.ciphertext) + Array(box.tag)
     }
 
@@ -193,15 +204,21 @@ public struct KeySlots: Sendable, Equatable {
 
     /// Puts `payload` (the data key, or a duress slot's content) in a free slot under `kek`;
     /// returns the slot's index.
+    /// With `kinds` (the authenticated map), a slot the map calls empty is free even if it is
+    /// used on disk (a decoy left by a duress wipe); without it, only slots empty on disk are.
     @discardableResult
-    public mutating func add(_ kind: Kind, payload: [UInt8], kek: SymmetricKey) throws -> Int {
-        guard let i = slots.firstIndex(where: { $0.kind == .empty }) else {
+    public mutating func add(_ kind: Kind, payload: [UInt8], kek: SymmetricKey, kinds: [Kind]? = nil) throws -> Int {
+        let free = kinds.map { k in slots.indices.first { k.indices.contains($0) && k[$0] == .empty } }
+            ?? slots.firstIndex(where: { $0.kind == .empty })
+        guard let i = free else {
             throw ReplicaError(.invalid, "every key slot (\(Self.slotCount)) is in use; remove a passphrase first")
         }
         guard payload.count <= Self.slotPlaintext - 2 else { throw ReplicaError(.invalid, "a key slot holds at most \(Self.slotPlaintext - 2) bytes") }
-        // Every slot the same length whatever it holds (version 2).
+        // Every slot the same length whatever it holds (format 2); a format-1 file keeps format-1
+        // slots, which the release that wrote it can still open.
         var plain = [0x10 | kind.rawValue, UInt8(payload.count)] + payload
         plain += [UInt8](repeating: 0, count: Self.slotPlaintext - plain.count)
+        if version < 2 { plain = [kind.rawValue] + payload }
         let nonce = AES.GCM.Nonce()
         let box = try AES.GCM.seal(plain, using: kek, nonce: nonce, authenticating: aad(i))
         slots[i] = Slot(kind: .key, nonce: Array(nonce), sealed: Array(box.ciphertext) + Array(box.tag))
@@ -222,6 +239,12 @@ public struct KeySlots: Sendable, Equatable {
             slots[i] = Slot(kind: .key, nonce: (0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) },
                             sealed: (0..<(Self.slotPlaintext + 16)).map { _ in UInt8.random(in: 0...255, using: &rng) })
         }
+    }
+
+    /// The error for a format-2 header whose format byte or file id was changed: the slots
+    /// open, the map bound to the whole header does not.
+    static func alteredHeader(_ path: String) -> ReplicaError {
+        ReplicaError(.damaged, "\(path) is damaged or was tampered with: the key slots' header (format or file id) was altered")
     }
 
     /// A header for a new file with the same salt and cost as this one (so that the key
@@ -276,6 +299,7 @@ public struct KeySlots: Sendable, Equatable {
 
     /// Reads the header of the replica at `path`.
     public static func read(path: String) throws -> KeySlots {
+        completeInterruptedWrite(path: path)
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw ReplicaError(.notAReplica, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -288,6 +312,47 @@ public struct KeySlots: Sendable, Equatable {
     /// Writes the header over the start of `path` and waits until it is on disk.
     public func write(path: String) throws {
         try Self.overwrite(path: path, with: encoded())
+    }
+
+    /// Where a header being rewritten in place is kept until it is on disk in place.
+    static func journal(_ path: String) -> String { path + "-keyslots" }
+
+    /// Rewrites the header of an existing file so that a crash or power cut midway leaves the
+    /// old header or the new one, never a torn mix (in which no passphrase would open the file):
+    /// the new header is first written whole beside the file (0600, synced, renamed into place,
+    /// the directory synced), then over the start of the file, then the copy is removed.
+    /// `completeInterruptedWrite` finishes the job at the next read after a crash.
+    public func replace(path: String) throws {
+        let bytes = encoded()
+        let journal = Self.journal(path), temp = journal + ".tmp"
+        unlink(temp)
+        try Self.overwrite(path: temp, with: bytes)
+        guard rename(temp, journal) == 0 else { throw ReplicaError(.database, "cannot write \(journal): \(String(cString: strerror(errno)))") }
+        Self.syncDirectory(of: path)
+        try Self.overwrite(path: path, with: bytes)
+        unlink(journal)
+        Self.syncDirectory(of: path)
+    }
+
+    /// Finishes a header rewrite a crash interrupted: a whole header beside the file is written
+    /// over its start. A partial one (never renamed into place) is ignored and removed.
+    static func completeInterruptedWrite(path: String) {
+        unlink(journal(path) + ".tmp")
+        guard let data = FileManager.default.contents(atPath: journal(path)) else { return }
+        let bytes = [UInt8](data)
+        if bytes.count == size, Array(bytes[0..<8]) == magic, (try? decode(bytes)) != nil, (try? overwrite(path: path, with: bytes)) != nil {
+            unlink(journal(path))
+        } else if bytes.count != size || Array(bytes[0..<8]) != magic {
+            unlink(journal(path))
+        }
+    }
+
+    static func syncDirectory(of path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// Overwrites the header region with random bytes and waits until it is on disk: no

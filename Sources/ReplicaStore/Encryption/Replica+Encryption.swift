@@ -45,6 +45,7 @@ extension Replica {
         let fd = Foundation.open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw ReplicaError(.alreadyInitialized, "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
+        removeStaleLog(path)
         var slots = base
         let dataKey = SymmetricKey(size: .bits256)
         let slot = try slots.add(.key, payload: dataKey.withUnsafeBytes { Array($0) }, kek: kek)
@@ -84,7 +85,7 @@ extension Replica {
     public static func wipe(path: String) throws {
         EncryptingVFS.unregister(path: path)
         if KeySlots.isEncrypted(path: path) { try KeySlots.destroy(path: path) }
-        for suffix in ["", "-wal", "-shm", "-journal"] where FileManager.default.fileExists(atPath: path + suffix) {
+        for suffix in ["", "-wal", "-shm", "-journal", "-keyslots"] where FileManager.default.fileExists(atPath: path + suffix) {
             do { try FileManager.default.removeItem(atPath: path + suffix) } catch {
                 throw ReplicaError(.database, "cannot delete \(path + suffix): \(error.localizedDescription)")
             }
@@ -98,16 +99,25 @@ extension Replica {
         var (slots, key, _, kinds) = try unlockWithKey(path: path, passphrase: existing)
         let kek = try slots.derive(new)
         if slots.unlock(kek) != nil { throw ReplicaError(.invalid, "that passphrase is already one of \(path)'s") }
+        // Where the map is known, decoy slots (left by a duress wipe) are free to take.
+        let map = slots.kinds(dataKey: key) != nil ? kinds : nil
         let slot: Int
         if duress {
-            let payload = try JSONEncoder().encode(DuressPayload(region: region, device: device, created: created))
-            slot = try slots.add(.duress, payload: Array(payload), kek: kek)
+            var payload = try JSONEncoder().encode(DuressPayload(region: region, device: device, created: created))
+            if payload.count > KeySlots.slotPlaintext - 2 {
+                // The creation time is the first to go; a name too long for a slot is refused.
+                payload = try JSONEncoder().encode(DuressPayload(region: region, device: device, created: nil))
+            }
+            guard payload.count <= KeySlots.slotPlaintext - 2 else {
+                throw ReplicaError(.invalid, "the region and device name are too long to remember in a duress slot (\(payload.count) bytes; at most \(KeySlots.slotPlaintext - 2))")
+            }
+            slot = try slots.add(.duress, payload: Array(payload), kek: kek, kinds: map)
         } else {
-            slot = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
+            slot = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek, kinds: map)
         }
         kinds[slot] = duress ? .duress : .key
         try slots.sealKinds(kinds, dataKey: key)
-        try slots.write(path: path)
+        try slots.replace(path: path)
     }
 
     /// Replaces the passphrase `old` by `new` in its slot. Rewrites the key slots only, so its
@@ -136,10 +146,10 @@ extension Replica {
         }
         let kek = try slots.derive(new)
         if slots.unlock(kek) != nil { throw ReplicaError(.invalid, "that passphrase is already one of \(path)'s") }
-        let added = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek)
+        let added = try slots.add(.key, payload: key.withUnsafeBytes { Array($0) }, kek: kek, kinds: change.costRaised || slots.kinds(dataKey: key) != nil ? kinds : nil)
         kinds[added] = .key
         try slots.sealKinds(kinds, dataKey: key)
-        try slots.write(path: path)
+        try slots.replace(path: path)
         return change
     }
 
@@ -169,7 +179,7 @@ extension Replica {
             kinds[slot] = .empty
         }
         try slots.sealKinds(kinds, dataKey: key)
-        try slots.write(path: path)
+        try slots.replace(path: path)
     }
 
     /// Unlocks with a real passphrase (a duress one destroys the slots, as opening would): the
@@ -178,6 +188,7 @@ extension Replica {
         let (slots, unlocked, _) = try unlock(path: path, passphrase: passphrase)
         switch unlocked {
         case let .key(key, slot):
+            if slots.version >= 2 && slots.kinds(dataKey: key) == nil { throw KeySlots.alteredHeader(path) }
             var kinds = slots.kinds(dataKey: key) ?? [KeySlots.Kind](repeating: .empty, count: KeySlots.slotCount)
             kinds[slot] = .key
             return (slots, key, slot, kinds)
@@ -222,6 +233,9 @@ extension Replica {
             let factor = 1 << max(0, Int(KeySlots.Cost.standard.logN) - Int(slots.cost.logN))
             out.append("weak key slots: scrypt 2^\(slots.cost.logN) (the standard is 2^\(KeySlots.Cost.standard.logN)): passphrases can be tried \(factor) times faster; run `fieldbook passphrase change` to make the slots anew at the standard cost")
         }
+        if slots.version >= 2 && slots.hasUnevenSlots {
+            out.append("key slots kept from format 1 have other lengths than format-2 slots, which tells a duress slot from a key slot: remove and add the passphrases again (`fieldbook passphrase add`, then `remove`)")
+        }
         if slots.version < KeySlots.currentVersion {
             out.append("encrypted in format \(slots.version): the WAL's frame headers (SQLite's checksums of clear pages) are written in clear and pages are not bound to this file; run `fieldbook encrypt --upgrade` (with no other fieldbook command using this replica) to rewrite it in format \(KeySlots.currentVersion)")
         }
@@ -243,6 +257,10 @@ extension Replica {
         var upgraded = slots
         upgraded.version = KeySlots.currentVersion
         upgraded.fileID = KeySlots(cost: slots.cost).fileID
+        // The map, now bound to the whole new header; without one (files older than the map),
+        // every used slot is marked a key, so none is ever taken as free.
+        let kinds = slots.kinds(dataKey: key) ?? slots.slots.map { $0.kind == .empty ? .empty : .key }
+        try upgraded.sealKinds(kinds, dataKey: key)
         let fd = Foundation.open(target, O_RDWR | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw ReplicaError(.database, "cannot create \(target): \(String(cString: strerror(errno)))") }
         close(fd)
@@ -251,6 +269,7 @@ extension Replica {
         defer { EncryptingVFS.unregister(path: target) }
         do {
             try vacuum(from: path, into: target, reserve: PageCipher.reserve)
+            try requireEmptyLog(path)
             try syncFile(target)
         } catch {
             for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
@@ -282,8 +301,14 @@ extension Replica {
         // encrypted copy is in place (a crash before leaves the old file as it was).
         let clear: [Int32] = [path, path + "-wal"].map { (p: String) in Foundation.open(p, O_RDWR) }
         defer { for fd in clear where fd >= 0 { close(fd) } }
-        try vacuum(from: path, into: target, reserve: PageCipher.reserve)
-        try syncFile(target)
+        do {
+            try vacuum(from: path, into: target, reserve: PageCipher.reserve)
+            try requireEmptyLog(path)
+            try syncFile(target)
+        } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) }
+            throw error
+        }
         guard rename(target, path) == 0 else { throw ReplicaError(.database, "cannot replace \(path): \(String(cString: strerror(errno)))") }
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         try syncFile((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
@@ -314,6 +339,11 @@ extension Replica {
         if var r = reserve.map(Int32.init) { sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &r) }
         sqlite3_busy_timeout(db, 5000)
         let quoted = target.replacingOccurrences(of: "'", with: "''")
+        // When this connection closes (the last one, unless another program holds the file),
+        // SQLite folds the source's WAL into it and deletes it — without truncating first, so a
+        // descriptor kept on the WAL (`encrypt`) can still overwrite its blocks. Callers then
+        // check the WAL is gone (`requireEmptyLog`): one left beside the file that replaces the
+        // source would be read as its own.
         let rc = sqlite3_exec(db, "PRAGMA temp_store = MEMORY; VACUUM INTO '\(quoted)'", nil, nil, nil)
         guard rc == SQLITE_OK else {
             let message = String(cString: sqlite3_errmsg(db))
@@ -322,6 +352,21 @@ extension Replica {
             }
             throw ReplicaError(.database, "cannot copy \(path) to \(target): \(message)")
         }
+    }
+
+    /// Refuses to replace `path` while its WAL still holds frames (another program has the
+    /// replica open and kept the checkpoint from emptying it).
+    static func requireEmptyLog(_ path: String) throws {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+        guard size == 0 else {
+            throw ReplicaError(.database, "\(path) is open in another program (its WAL could not be emptied): close every fieldbook command using it and try again")
+        }
+    }
+
+    /// Removes a `-wal` and `-shm` left beside a file just created (a crash's or another
+    /// file's): they are not this file's.
+    static func removeStaleLog(_ path: String) {
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     static func syncFile(_ path: String) throws {

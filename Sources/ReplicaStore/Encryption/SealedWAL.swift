@@ -56,23 +56,50 @@ struct WALLayout {
 extension EncryptingVFS {
     static func walLayout() -> WALLayout { WALLayout(pageSize: pageSize) }
 
-    /// Reads a unit of a sealed WAL and opens it: its logical bytes (with the reserve zeroed),
-    /// nil beyond the end of the file. A unit that does not open is damage — unless it is the
-    /// file's last and cut short or torn by a crash while being written, which SQLite then reads
-    /// as no frame at all.
+    /// What reading one unit found.
+    enum UnitRead {
+        case opened([UInt8])
+        /// Beyond the end of the file, or cut short by it.
+        case beyondEnd
+        /// There, whole, but it does not open.
+        case failed
+        case error(Int32)
+    }
+
+    /// Reads a unit of a sealed WAL and opens it: its logical bytes with the reserve zeroed.
     static func readUnit(_ st: FileState, _ u: WALLayout.Unit, _ s: UnsafeMutablePointer<sqlite3_file>,
-                         _ m: sqlite3_io_methods) -> (rc: Int32, bytes: [UInt8]?) {
+                         _ m: sqlite3_io_methods) -> UnitRead {
         var buf = [UInt8](repeating: 0, count: u.physicalLength)
         let r = buf.withUnsafeMutableBytes { m.xRead(s, $0.baseAddress, Int32(u.physicalLength), u.physical) }
-        if r == SQLITE_IOERR_SHORT_READ { return (SQLITE_OK, nil) }
-        guard r == SQLITE_OK else { return (r, nil) }
-        let opened = buf.withUnsafeMutableBytes { st.cipher!.open($0, at: u.place) }
-        if opened { return (SQLITE_OK, buf) }
-        var size: Int64 = 0
-        if m.xFileSize(s, &size) == SQLITE_OK, u.physical + Int64(u.physicalLength) >= size {
-            return (SQLITE_OK, [UInt8](repeating: 0, count: u.physicalLength))
+        if r == SQLITE_IOERR_SHORT_READ { return .beyondEnd }
+        guard r == SQLITE_OK else { return .error(r) }
+        return buf.withUnsafeMutableBytes { st.cipher!.open($0, at: u.place) } ? .opened(buf) : .failed
+    }
+
+    /// Whether a frame that does not open is the torn end of the log — a write a crash cut —
+    /// rather than damage: nothing follows it but the end of the file, other units that do not
+    /// open, or frames of an earlier WAL generation (other salts than the header's), so that no
+    /// frame of the current generation lies beyond it. SQLite then ends the log there, as it
+    /// does at a frame whose checksum fails. A frame moved or spliced into the middle of the
+    /// log, with frames of the current generation after it, is damage.
+    static func isTornEnd(_ st: FileState, _ u: WALLayout.Unit, _ s: UnsafeMutablePointer<sqlite3_file>, _ m: sqlite3_io_methods) -> Bool {
+        let layout = walLayout()
+        if u.index == 0 {
+            // The header is one 60-byte write inside one sector: torn only while no frame follows.
+            if case .beyondEnd = readUnit(st, layout.unit(1), s, m) { return true }
+            return false
         }
-        return (SQLITE_IOERR_DATA, nil)
+        guard case let .opened(header) = readUnit(st, layout.unit(0), s, m) else { return false }
+        let salts = header[16..<24]
+        var k = u.index + 1
+        while true {
+            switch readUnit(st, layout.unit(k), s, m) {
+            case .beyondEnd: return true
+            case .error: return false
+            case .failed: k += 1
+            case let .opened(frame): return frame[8..<16] != salts
+            }
+        }
     }
 
     static func writeUnit(_ st: FileState, _ u: WALLayout.Unit, _ bytes: inout [UInt8], _ s: UnsafeMutablePointer<sqlite3_file>,
@@ -81,6 +108,10 @@ extension EncryptingVFS {
         return bytes.withUnsafeBytes { m.xWrite(s, $0.baseAddress, Int32(u.physicalLength), u.physical) }
     }
 
+    /// Reads logical bytes of a sealed WAL. A whole unit read (the header, or a whole frame, as
+    /// SQLite's recovery reads them) that does not open is read as zeros when it is the torn end
+    /// of the log (`isTornEnd`), else it is damage; a page read alone (a committed frame, as
+    /// readers and checkpoints read them) that does not open is always damage.
     static func readWAL(_ f: UnsafeMutablePointer<sqlite3_file>?, _ buffer: UnsafeMutableRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
         let st = state(f)
         let (s, m) = sub(f)
@@ -88,8 +119,16 @@ extension EncryptingVFS {
         let end = offset + Int64(count)
         for u in walLayout().units(offset: offset, count: Int(count)) {
             let lo = max(u.start, offset), hi = min(u.start + Int64(u.length), end)
-            let (r, bytes) = readUnit(st, u, s, m)
-            guard r == SQLITE_OK else { return r }
+            let whole = lo == u.start && hi == u.start + Int64(u.length)
+            var bytes: [UInt8]? = nil
+            switch readUnit(st, u, s, m) {
+            case let .opened(b): bytes = b
+            case .beyondEnd: rc = SQLITE_IOERR_SHORT_READ
+            case let .error(r): return r
+            case .failed:
+                guard whole || u.index == 0, isTornEnd(st, u, s, m) else { return SQLITE_IOERR_DATA }
+                bytes = [UInt8](repeating: 0, count: u.physicalLength)
+            }
             if let bytes {
                 bytes.withUnsafeBytes { b in
                     (buffer + Int(lo - offset)).copyMemory(from: b.baseAddress! + Int(lo - u.start), byteCount: Int(hi - lo))
@@ -97,7 +136,6 @@ extension EncryptingVFS {
             } else {
                 // Beyond the end of the file: zeros, as SQLite's own VFS gives.
                 (buffer + Int(lo - offset)).initializeMemory(as: UInt8.self, repeating: 0, count: Int(hi - lo))
-                rc = SQLITE_IOERR_SHORT_READ
             }
         }
         return rc
@@ -117,12 +155,22 @@ extension EncryptingVFS {
             if lo == u.start && hi == u.start + Int64(u.length) {
                 bytes = [UInt8](repeating: 0, count: u.physicalLength)
             } else {
-                let (r, old) = readUnit(st, u, s, m)
-                guard r == SQLITE_OK else { return r }
-                bytes = old ?? [UInt8](repeating: 0, count: u.physicalLength)
+                // What is there is patched; a unit that does not open (torn by a crash, or stale)
+                // is written over from zeros — SQLite's checksum, over header and page, never
+                // takes a frame half of which it did not write.
+                switch readUnit(st, u, s, m) {
+                case let .opened(old): bytes = old
+                case let .error(r): return r
+                case .beyondEnd, .failed: bytes = [UInt8](repeating: 0, count: u.physicalLength)
+                }
             }
             bytes.withUnsafeMutableBytes { b in
                 (b.baseAddress! + Int(lo - u.start)).copyMemory(from: buffer + Int(lo - offset), byteCount: Int(hi - lo))
+            }
+            // A frame's page keeps its last 28 bytes free (SQLite's reserve) for nonce and tag:
+            // a page that uses them would lose data, so it is refused (as for the database file).
+            if u.index > 0, hi == u.start + Int64(u.length), bytes[(u.length - PageCipher.reserve)...].contains(where: { $0 != 0 }) {
+                return SQLITE_IOERR_WRITE
             }
             let r = writeUnit(st, u, &bytes, s, m)
             guard r == SQLITE_OK else { return r }
