@@ -108,12 +108,50 @@ enum EncryptingVFS {
     final class FileState {
         let cipher: PageCipher?
         let kind: Kind
-        init(cipher: PageCipher?, kind: Kind) {
+        /// The database this file belongs to (its own path for a database file).
+        let database: String?
+        /// This handle (the shim's file), to flush a held frame header from another call.
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        /// A sealed WAL's frame header written alone, held until its page comes (`SealedWAL`).
+        var pending: (unit: Int64, header: [UInt8])?
+        let lock = NSLock()
+        init(cipher: PageCipher?, kind: Kind, database: String?) {
             self.cipher = cipher
             self.kind = kind
+            self.database = database
         }
         /// A version-2 WAL: read and written in sealed units (`WALLayout`).
         var sealedWAL: Bool { kind == .wal && cipher?.sealsLog == true }
+    }
+
+    /// The open sealed WALs by database path, so that a database handle's barrier or unlock can
+    /// put a held frame header on disk before SQLite publishes the frame (under `lock`).
+    nonisolated(unsafe) private static var openWALs: [String: [ObjectIdentifier: Unmanaged<FileState>]] = [:]
+
+    static func track(_ st: FileState) {
+        guard st.sealedWAL, let db = st.database else { return }
+        lock.withLock { openWALs[db, default: [:]][ObjectIdentifier(st)] = Unmanaged.passUnretained(st) }
+    }
+
+    static func untrack(_ st: FileState) {
+        guard st.sealedWAL, let db = st.database else { return }
+        lock.withLock {
+            openWALs[db]?[ObjectIdentifier(st)] = nil
+            if openWALs[db]?.isEmpty == true { openWALs[db] = nil }
+        }
+    }
+
+    /// Puts the frame headers held by the sealed WALs of `database` on disk.
+    static func flushWALs(of database: String?) -> Int32 {
+        guard let database else { return SQLITE_OK }
+        let states = lock.withLock { (openWALs[database] ?? [:]).values.map { $0.retain() } }
+        var rc = SQLITE_OK
+        for u in states {
+            let st = u.takeRetainedValue()
+            let r = st.lock.withLock { flushLocked(st) }
+            if rc == SQLITE_OK { rc = r }
+        }
+        return rc
     }
 
     static func header(_ f: UnsafeMutablePointer<sqlite3_file>) -> UnsafeMutablePointer<FileHeader> {
@@ -147,9 +185,11 @@ enum EncryptingVFS {
         let sub = underlying(file)
         let rc = original.pointee.xOpen(original, name, sub, flags, outFlags)
         guard rc == SQLITE_OK else { return rc }
-        let state = FileState(cipher: cipher, kind: cipher == nil ? .plain : kind)
+        let state = FileState(cipher: cipher, kind: cipher == nil ? .plain : kind, database: database)
+        state.file = file
         header(file).pointee.state = Unmanaged.passRetained(state).toOpaque()
         header(file).pointee.base.pMethods = withUnsafePointer(to: &methods) { $0 }
+        track(state)
         return SQLITE_OK
     }
 
@@ -278,6 +318,11 @@ enum EncryptingVFS {
             let h = EncryptingVFS.header(f!)
             let s = EncryptingVFS.underlying(f!)
             var rc = SQLITE_OK
+            if let st = h.pointee.state {
+                let state = Unmanaged<FileState>.fromOpaque(st).takeUnretainedValue()
+                rc = state.lock.withLock { EncryptingVFS.flushLocked(state) }
+                EncryptingVFS.untrack(state)
+            }
             if let methods = s.pointee.pMethods {
                 let closed = methods.pointee.xClose(s)
                 if rc == SQLITE_OK { rc = closed }
@@ -289,13 +334,22 @@ enum EncryptingVFS {
         m.xRead = { f, b, n, o in EncryptingVFS.read(f, b!, n, o) }
         m.xWrite = { f, b, n, o in EncryptingVFS.write(f, b!, n, o) }
         m.xTruncate = { f, size in
+            let held = EncryptingVFS.flush(f)
+            guard held == SQLITE_OK else { return held }
             let (s, m) = EncryptingVFS.sub(f)
             let st = EncryptingVFS.state(f)
             if st.sealedWAL { return m.xTruncate(s, WALLayout.physicalSize(size)) }
             return m.xTruncate(s, size + EncryptingVFS.shift(st))
         }
-        m.xSync = { f, flags in let (s, m) = EncryptingVFS.sub(f); return m.xSync(s, flags) }
+        m.xSync = { f, flags in
+            let held = EncryptingVFS.flush(f)
+            guard held == SQLITE_OK else { return held }
+            let (s, m) = EncryptingVFS.sub(f)
+            return m.xSync(s, flags)
+        }
         m.xFileSize = { f, out in
+            let held = EncryptingVFS.flush(f)
+            guard held == SQLITE_OK else { return held }
             let (s, m) = EncryptingVFS.sub(f)
             let rc = m.xFileSize(s, out)
             let st = EncryptingVFS.state(f)
@@ -305,7 +359,12 @@ enum EncryptingVFS {
             return rc
         }
         m.xLock = { f, l in let (s, m) = EncryptingVFS.sub(f); return m.xLock(s, l) }
-        m.xUnlock = { f, l in let (s, m) = EncryptingVFS.sub(f); return m.xUnlock(s, l) }
+        m.xUnlock = { f, l in
+            let held = EncryptingVFS.flush(f)
+            let (s, m) = EncryptingVFS.sub(f)
+            let rc = m.xUnlock(s, l)
+            return held == SQLITE_OK ? rc : held
+        }
         m.xCheckReservedLock = { f, out in let (s, m) = EncryptingVFS.sub(f); return m.xCheckReservedLock(s, out) }
         m.xFileControl = { f, op, arg in
             let (s, m) = EncryptingVFS.sub(f)
@@ -327,8 +386,19 @@ enum EncryptingVFS {
         m.xSectorSize = { f in let (s, m) = EncryptingVFS.sub(f); return m.xSectorSize(s) }
         m.xDeviceCharacteristics = { f in let (s, m) = EncryptingVFS.sub(f); return m.xDeviceCharacteristics(s) }
         m.xShmMap = { f, page, size, extend, out in let (s, m) = EncryptingVFS.sub(f); return m.xShmMap(s, page, size, extend, out) }
-        m.xShmLock = { f, o, n, flags in let (s, m) = EncryptingVFS.sub(f); return m.xShmLock(s, o, n, flags) }
-        m.xShmBarrier = { f in let (s, m) = EncryptingVFS.sub(f); m.xShmBarrier(s) }
+        // SQLite publishes frames through the database handle's shared memory (a barrier, then
+        // the WAL lock's release): a frame header held by the WAL handle goes to disk first.
+        m.xShmLock = { f, o, n, flags in
+            let held = EncryptingVFS.flush(f)
+            guard held == SQLITE_OK else { return held }
+            let (s, m) = EncryptingVFS.sub(f)
+            return m.xShmLock(s, o, n, flags)
+        }
+        m.xShmBarrier = { f in
+            _ = EncryptingVFS.flush(f)
+            let (s, m) = EncryptingVFS.sub(f)
+            m.xShmBarrier(s)
+        }
         m.xShmUnmap = { f, del in let (s, m) = EncryptingVFS.sub(f); return m.xShmUnmap(s, del) }
         return m
     }

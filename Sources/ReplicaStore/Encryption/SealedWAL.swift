@@ -114,7 +114,15 @@ extension EncryptingVFS {
     /// readers and checkpoints read them) that does not open is always damage.
     static func readWAL(_ f: UnsafeMutablePointer<sqlite3_file>?, _ buffer: UnsafeMutableRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
         let st = state(f)
-        let (s, m) = sub(f)
+        return st.lock.withLock { () -> Int32 in
+            let held = flushLocked(st)
+            guard held == SQLITE_OK else { return held }
+            return readWALLocked(st, buffer, count, offset)
+        }
+    }
+
+    static func readWALLocked(_ st: FileState, _ buffer: UnsafeMutableRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
+        let (s, m) = sub(st.file)
         var rc = SQLITE_OK
         let end = offset + Int64(count)
         for u in walLayout().units(offset: offset, count: Int(count)) {
@@ -141,15 +149,61 @@ extension EncryptingVFS {
         return rc
     }
 
-    /// Writes logical bytes of a sealed WAL. A unit written whole is sealed as it is; a unit
-    /// written in part (SQLite writes a frame's header, then its page, and rewrites a header or
-    /// a page alone) is read, opened, patched and sealed again at once, so that nothing waits
-    /// in memory: what SQLite wrote is in the file when the call returns.
+    /// Writes logical bytes of a sealed WAL. A unit written whole is sealed as it is. A frame's
+    /// header written alone (SQLite writes it, then the page) is held until the page comes, so
+    /// that a frame is sealed once; any other call on the file — or a barrier, unlock or lock
+    /// change on its database, where SQLite publishes frames — puts it on disk first. Any other
+    /// part of a unit (a header rewritten alone, a page alone) is read, opened, patched and
+    /// sealed again at once.
     static func writeWAL(_ f: UnsafeMutablePointer<sqlite3_file>?, _ buffer: UnsafeRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
         let st = state(f)
-        let (s, m) = sub(f)
+        return st.lock.withLock { writeWALLocked(st, buffer, count, offset) }
+    }
+
+    static func writeWALLocked(_ st: FileState, _ buffer: UnsafeRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
+        let (s, m) = sub(st.file)
+        let layout = walLayout()
+        let units = layout.units(offset: offset, count: Int(count))
+        if units.count == 1, let u = units.first, u.index > 0 {
+            if offset == u.start && Int(count) == WALLayout.frameHeader {
+                let held = flushLocked(st)
+                guard held == SQLITE_OK else { return held }
+                st.pending = (u.index, Array(UnsafeRawBufferPointer(start: buffer, count: Int(count))))
+                return SQLITE_OK
+            }
+            if let p = st.pending, p.unit == u.index, offset == u.start + Int64(WALLayout.frameHeader), Int(count) == u.length - WALLayout.frameHeader {
+                st.pending = nil
+                var bytes = p.header + Array(UnsafeRawBufferPointer(start: buffer, count: Int(count)))
+                if bytes[(u.length - PageCipher.reserve)...].contains(where: { $0 != 0 }) { return SQLITE_IOERR_WRITE }
+                return writeUnit(st, u, &bytes, s, m)
+            }
+        }
+        let held = flushLocked(st)
+        guard held == SQLITE_OK else { return held }
+        return patch(st, units, buffer, count, offset)
+    }
+
+    /// Puts a held frame header on disk (read, patch, seal the unit). Call with `st.lock` held.
+    static func flushLocked(_ st: FileState) -> Int32 {
+        guard let p = st.pending else { return SQLITE_OK }
+        st.pending = nil
+        let u = walLayout().unit(p.unit)
+        return p.header.withUnsafeBytes { patch(st, [u], $0.baseAddress!, Int32(p.header.count), u.start) }
+    }
+
+    /// The held frame header of `f`'s sealed WAL, or of the sealed WALs of its database.
+    static func flush(_ f: UnsafeMutablePointer<sqlite3_file>?) -> Int32 {
+        let st = state(f)
+        if st.sealedWAL { return st.lock.withLock { flushLocked(st) } }
+        if st.kind == .database { return flushWALs(of: st.database) }
+        return SQLITE_OK
+    }
+
+    /// Writes `count` logical bytes at `offset` over `units`, each patched into what is there.
+    static func patch(_ st: FileState, _ units: [WALLayout.Unit], _ buffer: UnsafeRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
+        let (s, m) = sub(st.file)
         let end = offset + Int64(count)
-        for u in walLayout().units(offset: offset, count: Int(count)) {
+        for u in units {
             let lo = max(u.start, offset), hi = min(u.start + Int64(u.length), end)
             var bytes: [UInt8]
             if lo == u.start && hi == u.start + Int64(u.length) {
