@@ -68,7 +68,7 @@ struct KeysCommand: AsyncParsableCommand {
                 if json {
                     let out = rows.map { ["device": $0.0.device, "fingerprint": $0.1, "regions": $0.0.regions.joined(separator: ","),
                                           "registered_at": $0.0.registeredAt] }
-                    print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+                    printBytes(try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]))
                 } else {
                     if rows.isEmpty { print("no device waits for approval") }
                     for (d, fp) in rows {

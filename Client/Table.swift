@@ -27,5 +27,5 @@ func cell(_ s: String?, max: Int = 40) -> String {
 func printJSON<T: Encodable>(_ value: T) throws {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try e.encode(value), as: UTF8.self))
+    printBytes(try e.encode(value))
 }

@@ -45,6 +45,15 @@ import Testing
                 try db.execute(sql: "UPDATE person SET name = ?", arguments: ["Name" + Self.escape])
             }
         }
+        // JSON is for programs: written as bytes, it stays JSON (a direction mark in a name is
+        // the character, not `\u{202e}` text) and holds the name as stored.
+        do {
+            let r = try Replica.open(path: a, tables: FieldbookSchema.tables, passphrase: CLIRunner.passphrase)
+            try r.writeDatabase { db in try db.execute(sql: "UPDATE person SET notes = ?", arguments: ["mark \u{202E}here\u{7F}"]) }
+        }
+        let json = ok(try cli.run(["list", "persons", "--json"], db: a)).stdout
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
+        #expect(parsed?.first?["name"] as? String == "Name" + Self.escape, "\(json.prefix(300))")
         for args in [["status"], ["list", "persons"], ["show", id], ["history", id]] {
             let r = try cli.run(args, db: a)
             #expect(r.status == 0, "\(args): \(r.stderr)")

@@ -114,6 +114,8 @@ enum EncryptingVFS {
         var file: UnsafeMutablePointer<sqlite3_file>?
         /// A sealed WAL's frame header written alone, held until its page comes (`SealedWAL`).
         var pending: (unit: Int64, header: [UInt8])?
+        /// The unit of a sealed WAL read whole last, opened, if no call came since (`SealedWAL`).
+        var lastRead: (unit: Int64, bytes: [UInt8])?
         let lock = NSLock()
         init(cipher: PageCipher?, kind: Kind, database: String?) {
             self.cipher = cipher
@@ -122,36 +124,6 @@ enum EncryptingVFS {
         }
         /// A version-2 WAL: read and written in sealed units (`WALLayout`).
         var sealedWAL: Bool { kind == .wal && cipher?.sealsLog == true }
-    }
-
-    /// The open sealed WALs by database path, so that a database handle's barrier or unlock can
-    /// put a held frame header on disk before SQLite publishes the frame (under `lock`).
-    nonisolated(unsafe) private static var openWALs: [String: [ObjectIdentifier: Unmanaged<FileState>]] = [:]
-
-    static func track(_ st: FileState) {
-        guard st.sealedWAL, let db = st.database else { return }
-        lock.withLock { openWALs[db, default: [:]][ObjectIdentifier(st)] = Unmanaged.passUnretained(st) }
-    }
-
-    static func untrack(_ st: FileState) {
-        guard st.sealedWAL, let db = st.database else { return }
-        lock.withLock {
-            openWALs[db]?[ObjectIdentifier(st)] = nil
-            if openWALs[db]?.isEmpty == true { openWALs[db] = nil }
-        }
-    }
-
-    /// Puts the frame headers held by the sealed WALs of `database` on disk.
-    static func flushWALs(of database: String?) -> Int32 {
-        guard let database else { return SQLITE_OK }
-        let states = lock.withLock { (openWALs[database] ?? [:]).values.map { $0.retain() } }
-        var rc = SQLITE_OK
-        for u in states {
-            let st = u.takeRetainedValue()
-            let r = st.lock.withLock { flushLocked(st) }
-            if rc == SQLITE_OK { rc = r }
-        }
-        return rc
     }
 
     static func header(_ f: UnsafeMutablePointer<sqlite3_file>) -> UnsafeMutablePointer<FileHeader> {
@@ -189,7 +161,6 @@ enum EncryptingVFS {
         state.file = file
         header(file).pointee.state = Unmanaged.passRetained(state).toOpaque()
         header(file).pointee.base.pMethods = withUnsafePointer(to: &methods) { $0 }
-        track(state)
         return SQLITE_OK
     }
 
@@ -321,7 +292,6 @@ enum EncryptingVFS {
             if let st = h.pointee.state {
                 let state = Unmanaged<FileState>.fromOpaque(st).takeUnretainedValue()
                 rc = state.lock.withLock { EncryptingVFS.flushLocked(state) }
-                EncryptingVFS.untrack(state)
             }
             if let methods = s.pointee.pMethods {
                 let closed = methods.pointee.xClose(s)
@@ -386,19 +356,8 @@ enum EncryptingVFS {
         m.xSectorSize = { f in let (s, m) = EncryptingVFS.sub(f); return m.xSectorSize(s) }
         m.xDeviceCharacteristics = { f in let (s, m) = EncryptingVFS.sub(f); return m.xDeviceCharacteristics(s) }
         m.xShmMap = { f, page, size, extend, out in let (s, m) = EncryptingVFS.sub(f); return m.xShmMap(s, page, size, extend, out) }
-        // SQLite publishes frames through the database handle's shared memory (a barrier, then
-        // the WAL lock's release): a frame header held by the WAL handle goes to disk first.
-        m.xShmLock = { f, o, n, flags in
-            let held = EncryptingVFS.flush(f)
-            guard held == SQLITE_OK else { return held }
-            let (s, m) = EncryptingVFS.sub(f)
-            return m.xShmLock(s, o, n, flags)
-        }
-        m.xShmBarrier = { f in
-            _ = EncryptingVFS.flush(f)
-            let (s, m) = EncryptingVFS.sub(f)
-            m.xShmBarrier(s)
-        }
+        m.xShmLock = { f, o, n, flags in let (s, m) = EncryptingVFS.sub(f); return m.xShmLock(s, o, n, flags) }
+        m.xShmBarrier = { f in let (s, m) = EncryptingVFS.sub(f); m.xShmBarrier(s) }
         m.xShmUnmap = { f, del in let (s, m) = EncryptingVFS.sub(f); return m.xShmUnmap(s, del) }
         return m
     }

@@ -129,8 +129,11 @@ extension EncryptingVFS {
             let lo = max(u.start, offset), hi = min(u.start + Int64(u.length), end)
             let whole = lo == u.start && hi == u.start + Int64(u.length)
             var bytes: [UInt8]? = nil
+            st.lastRead = nil
             switch readUnit(st, u, s, m) {
-            case let .opened(b): bytes = b
+            case let .opened(b):
+                bytes = b
+                if whole { st.lastRead = (u.index, b) }
             case .beyondEnd: rc = SQLITE_IOERR_SHORT_READ
             case let .error(r): return r
             case .failed:
@@ -149,12 +152,16 @@ extension EncryptingVFS {
         return rc
     }
 
-    /// Writes logical bytes of a sealed WAL. A unit written whole is sealed as it is. A frame's
-    /// header written alone (SQLite writes it, then the page) is held until the page comes, so
-    /// that a frame is sealed once; any other call on the file — or a barrier, unlock or lock
-    /// change on its database, where SQLite publishes frames — puts it on disk first. Any other
-    /// part of a unit (a header rewritten alone, a page alone) is read, opened, patched and
-    /// sealed again at once.
+    /// Writes logical bytes of a sealed WAL. A unit written whole is sealed as it is. Written in
+    /// parts, a frame would be read, opened and sealed again for each part; instead:
+    /// - a frame header rewritten right after its unit was read whole (SQLite's checksum
+    ///   rewrite reads each frame, then writes its header) is patched into what was read and
+    ///   sealed at once;
+    /// - a new frame's header (SQLite writes it, then the page, in two calls from one thread) is
+    ///   held until its page comes, so the frame is sealed once; any other call on this file puts
+    ///   it on disk first (read, patch, seal), and nothing else of SQLite's happens between the
+    ///   two writes;
+    /// - any other part (a page rewritten alone) is read, opened, patched and sealed at once.
     static func writeWAL(_ f: UnsafeMutablePointer<sqlite3_file>?, _ buffer: UnsafeRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
         let st = state(f)
         return st.lock.withLock { writeWALLocked(st, buffer, count, offset) }
@@ -162,18 +169,25 @@ extension EncryptingVFS {
 
     static func writeWALLocked(_ st: FileState, _ buffer: UnsafeRawPointer, _ count: Int32, _ offset: Int64) -> Int32 {
         let (s, m) = sub(st.file)
-        let layout = walLayout()
-        let units = layout.units(offset: offset, count: Int(count))
+        let units = walLayout().units(offset: offset, count: Int(count))
+        let read = st.lastRead
+        st.lastRead = nil
         if units.count == 1, let u = units.first, u.index > 0 {
+            let data = Array(UnsafeRawBufferPointer(start: buffer, count: Int(count)))
             if offset == u.start && Int(count) == WALLayout.frameHeader {
                 let held = flushLocked(st)
                 guard held == SQLITE_OK else { return held }
-                st.pending = (u.index, Array(UnsafeRawBufferPointer(start: buffer, count: Int(count))))
+                if let read, read.unit == u.index {
+                    var bytes = read.bytes
+                    bytes.replaceSubrange(0..<WALLayout.frameHeader, with: data)
+                    return writeUnit(st, u, &bytes, s, m)
+                }
+                st.pending = (u.index, data)
                 return SQLITE_OK
             }
             if let p = st.pending, p.unit == u.index, offset == u.start + Int64(WALLayout.frameHeader), Int(count) == u.length - WALLayout.frameHeader {
                 st.pending = nil
-                var bytes = p.header + Array(UnsafeRawBufferPointer(start: buffer, count: Int(count)))
+                var bytes = p.header + data
                 if bytes[(u.length - PageCipher.reserve)...].contains(where: { $0 != 0 }) { return SQLITE_IOERR_WRITE }
                 return writeUnit(st, u, &bytes, s, m)
             }
@@ -183,20 +197,24 @@ extension EncryptingVFS {
         return patch(st, units, buffer, count, offset)
     }
 
-    /// Puts a held frame header on disk (read, patch, seal the unit). Call with `st.lock` held.
+    /// Puts a held frame header on disk (read, patch, seal the unit); kept held if that fails,
+    /// so the error is the caller's and nothing is dropped. Call with `st.lock` held.
     static func flushLocked(_ st: FileState) -> Int32 {
         guard let p = st.pending else { return SQLITE_OK }
-        st.pending = nil
         let u = walLayout().unit(p.unit)
-        return p.header.withUnsafeBytes { patch(st, [u], $0.baseAddress!, Int32(p.header.count), u.start) }
+        let rc = p.header.withUnsafeBytes { patch(st, [u], $0.baseAddress!, Int32(p.header.count), u.start) }
+        if rc == SQLITE_OK { st.pending = nil }
+        return rc
     }
 
-    /// The held frame header of `f`'s sealed WAL, or of the sealed WALs of its database.
+    /// Puts the held frame header of `f` (a sealed WAL) on disk; nothing for other files.
     static func flush(_ f: UnsafeMutablePointer<sqlite3_file>?) -> Int32 {
         let st = state(f)
-        if st.sealedWAL { return st.lock.withLock { flushLocked(st) } }
-        if st.kind == .database { return flushWALs(of: st.database) }
-        return SQLITE_OK
+        guard st.sealedWAL else { return SQLITE_OK }
+        return st.lock.withLock {
+            st.lastRead = nil
+            return flushLocked(st)
+        }
     }
 
     /// Writes `count` logical bytes at `offset` over `units`, each patched into what is there.
