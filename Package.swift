@@ -54,6 +54,7 @@ let package = Package(
         .target(
             name: "FieldbookTLS",
             dependencies: [
+                "FieldbookModel",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -133,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "fieldbook",
             dependencies: [
-                "CProcessHardening", "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient", "SealedSync",
+                "CProcessHardening", "FieldbookTLS", "FieldbookModel", "ReplicaStore", "FieldbookKit", "SyncClient", "SealedSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Client"

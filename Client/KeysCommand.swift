@@ -18,7 +18,7 @@ struct KeysCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print this device's fingerprint alone, to read out to a coordinator.")
         @OptionGroup var replica: ReplicaOptions
         func run() throws {
-            try SyncCLI.run { print(try KeyStore.deviceKeys(try replica.open().replica).publicKeys.fingerprint) }
+            try SyncCLI.run { print(try KeyStore.deviceKeys(try replica.open().replica).publicKeys.spokenFingerprint) }
         }
     }
 
@@ -42,11 +42,12 @@ struct KeysCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Take keys only from the coordinator with this fingerprint (read out by them from `fieldbook keys fingerprint`).")
         @OptionGroup var replica: ReplicaOptions
-        @Argument(help: "The coordinator's fingerprint (30 digits).") var fingerprint: String
+        @Argument(help: "The coordinator's fingerprint (six groups of six digits, as `fieldbook keys fingerprint` prints it).") var fingerprint: String
         func run() throws {
             try SyncCLI.run {
                 guard let groups = DevicePublicKeys.canonicalFingerprint(fingerprint) else {
-                    throw SyncClientError(.invalidInput, "\"\(fingerprint.prefix(80))\" is not a fingerprint: 30 digits (six groups of five)")
+                    let why = DevicePublicKeys(agreement: [UInt8](repeating: 0, count: 32), signing: [UInt8](repeating: 0, count: 32)).check(fingerprint: fingerprint)
+                    throw SyncClientError(.invalidInput, DevicePublicKeys.explain(why) ?? "not a fingerprint")
                 }
                 try replica.open().replica.writeDatabase { db in try KeyStore.trust(db, fingerprint: groups, name: nil, how: "set by hand") }
                 print("trusted \(groups)")
@@ -63,7 +64,7 @@ struct KeysCommand: AsyncParsableCommand {
             try await KeysCLI.with(replica, remote) { _, transport in
                 let pending = try await transport.devices().filter { $0.state == .pending }
                 let rows = pending.map { d -> (DeviceInfo, String) in
-                    (d, (try? DevicePublicKeys(agreement: d.agreement, signing: d.signing))?.fingerprint ?? "(malformed keys)")
+                    (d, (try? DevicePublicKeys(agreement: d.agreement, signing: d.signing))?.spokenFingerprint ?? "(malformed keys)")
                 }
                 if json {
                     let out = rows.map { ["device": $0.0.device, "fingerprint": $0.1, "regions": $0.0.regions.joined(separator: ","),
@@ -84,7 +85,7 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Approve a device after checking the fingerprint its owner reads out: wraps its regions' keys for it (coordinators).")
         @OptionGroup var replica: ReplicaOptions
         @Argument(help: "The device (its token's name), as `keys pending` lists it.") var device: String
-        @Option(help: "The fingerprint the device's owner read out from `fieldbook keys fingerprint`.") var fingerprint: String
+        @Option(help: "The fingerprint the device's owner read out from `fieldbook keys fingerprint` (six groups of six digits; the last digit of each group checks the others).") var fingerprint: String
         @Option(help: "The remote (default: the only one).") var remote: String?
         func run() async throws {
             try await KeysCLI.with(replica, remote) { r, transport in
@@ -93,15 +94,17 @@ struct KeysCommand: AsyncParsableCommand {
                     throw SyncClientError(.invalidInput, "no device \"\(device)\" is registered with this server; it registers on its first `fieldbook sync`")
                 }
                 let keys = try DevicePublicKeys(agreement: d.agreement, signing: d.signing)
-                guard keys.matches(fingerprint: fingerprint) else {
-                    throw SyncClientError(.refused,
-                        "the fingerprint does not match: the key this server holds for \"\(device)\" is not the one on that device. Do not approve it; the server (or someone on the way) may be substituting keys. The server's key has fingerprint \(keys.fingerprint)")
+                // Never the expected value in the message: a hurried coordinator would copy it.
+                switch keys.check(fingerprint: fingerprint) {
+                case .matches: break
+                case .differs: throw SyncClientError(.refused, "\(device): " + DevicePublicKeys.explain(.differs)!)
+                case let other: throw SyncClientError(.invalidInput, "--fingerprint: " + DevicePublicKeys.explain(other)!)
                 }
                 let (n, missing) = try await KeyDelivery.deliver(to: [d], replica: r, transport: transport, approve: [device])
                 for m in missing { warn("no key for region \(m) here: \(device) gets it when a coordinator who holds it approves it, or after `fieldbook keys create \(m)`") }
                 print("approved \(device): \(n) key\(n == 1 ? "" : "s") delivered")
                 // Read back on the same call: their next sync names the coordinator it trusts.
-                print("your fingerprint, which their next sync shows: \(try KeyStore.deviceKeys(r).publicKeys.fingerprint)")
+                print("your fingerprint, which their next sync shows: \(try KeyStore.deviceKeys(r).publicKeys.spokenFingerprint)")
             }
         }
     }

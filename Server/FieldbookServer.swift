@@ -346,7 +346,7 @@ struct TLSCommand: ParsableCommand {
                 printError("fieldbook-server: error: give --tls-cert FILE")
                 throw ExitCode(64)
             }
-            do { print(try TLSPin.fingerprint(try TLSPin.certificate(file: file))) } catch {
+            do { print(TLSPin.display(try TLSPin.fingerprint(try TLSPin.certificate(file: file)))) } catch {
                 printError("fieldbook-server: error: \(file): \(error)")
                 throw ExitCode(66)
             }

@@ -1,4 +1,5 @@
 @preconcurrency import Crypto
+import FieldbookModel
 import Foundation
 import NIOCore
 import NIOPosix
@@ -21,13 +22,52 @@ public enum TLSPin {
         return "sha256:" + SHA256.hash(data: spki).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The pin in its one form, or nil when `text` is not one (`sha256:` then 64 hex digits,
-    /// either case, colons between bytes allowed).
+    /// The pin in its one form, or nil when `text` is not one (see `parse`).
     public static func normalize(_ text: String) -> String? {
-        guard text.lowercased().hasPrefix("sha256:") else { return nil }
-        let hex = text.dropFirst(7).lowercased().filter { $0 != ":" }
-        guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return nil }
-        return "sha256:" + hex
+        guard case let .success(pin) = parse(text) else { return nil }
+        return pin
+    }
+
+    /// Why a text is not a pin.
+    public enum PinError: Error, Equatable, Sendable {
+        /// Groups (1-based) whose check character does not fit: a typo.
+        case mistyped(groups: [Int])
+        case malformed
+    }
+
+    /// A typed pin in its one stored form (`sha256:` and 64 lower-case hex digits): either as
+    /// `display` prints it (eight groups of eight hex digits, each with a Luhn mod 16 check
+    /// character, checked), or as openssl prints a SHA-256 (64 hex digits, colons allowed).
+    /// Either case; dashes, colons and spaces between groups ignored.
+    public static func parse(_ text: String) -> Result<String, PinError> {
+        guard text.lowercased().hasPrefix("sha256:") else { return .failure(.malformed) }
+        let hex = Array(text.dropFirst(7).lowercased().filter { ![":", "-", " "].contains($0) })
+        guard hex.allSatisfy(\.isHexDigit) else { return .failure(.malformed) }
+        switch hex.count {
+        case 64: return .success("sha256:" + String(hex))
+        case 72:
+            var plain: [Character] = [], bad: [Int] = []
+            for g in 0..<8 {
+                let group = Array(hex[(g * 9)..<(g * 9 + 8)])
+                let check = CheckCharacters.luhn16(group.map { UInt8($0.hexDigitValue!) })
+                if hex[g * 9 + 8].hexDigitValue != Int(check) { bad.append(g + 1) }
+                plain += group
+            }
+            return bad.isEmpty ? .success("sha256:" + String(plain)) : .failure(.mistyped(groups: bad))
+        default: return .failure(.malformed)
+        }
+    }
+
+    /// A pin as people copy it: `sha256:` and eight dash-separated groups of eight hex digits,
+    /// each followed by its check character, so that a mistyped group is caught where it is typed.
+    public static func display(_ pin: String) -> String {
+        guard let plain = normalize(pin) else { return pin }
+        let hex = Array(plain.dropFirst(7))
+        return "sha256:" + (0..<8).map { g -> String in
+            let group = Array(hex[(g * 8)..<(g * 8 + 8)])
+            let check = CheckCharacters.luhn16(group.map { UInt8($0.hexDigitValue!) })
+            return String(group) + String(check, radix: 16)
+        }.joined(separator: "-")
     }
 
     /// The first certificate of a PEM file (a server's certificate file).
@@ -74,8 +114,9 @@ public enum TLSPin {
         } catch {
             try? await channel.close()
             if let (_, fp) = seen.withLockedValue({ $0 }), fp != pin {
+                // Neither key is printed: the one presented would be copied in as the new pin.
                 throw Failure(description:
-                    "\(host):\(port) presented a certificate whose key is \(fp), not the pinned \(pin): someone may be intercepting the connection (or the server's key changed; check with its operator)")
+                    "\(host):\(port) presented a certificate with another key than the pinned one: someone may be intercepting the connection, or the server's key changed. Do not change the pin to make this work; check the pin with the server's operator in person")
             }
             throw Failure(description: "TLS with \(host):\(port) failed: \(error)")
         }

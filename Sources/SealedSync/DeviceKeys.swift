@@ -1,4 +1,5 @@
 @preconcurrency import Crypto
+import FieldbookModel
 import Foundation
 
 /// A device's key pairs, made by `fieldbook init` and kept only inside its (encrypted) replica:
@@ -69,17 +70,87 @@ public struct DevicePublicKeys: Sendable, Equatable, Hashable {
         return Self.canonicalFingerprint(digits)!  // 30 digits by construction
     }
 
-    /// Whether `typed` (spaces, dashes and other separators ignored) is this fingerprint.
-    public func matches(fingerprint typed: String) -> Bool {
-        Self.digits(typed) == Self.digits(fingerprint)
+    /// The fingerprint as people read it out: six groups of six digits, each group its five
+    /// digits of `fingerprint` and a Damm check digit, so that a misheard digit or two swapped
+    /// ones show as a typo in that group. (`fingerprint`, without check digits, stays the key's
+    /// identity in stores and rosters.)
+    public var spokenFingerprint: String { Self.spoken(Self.digits(fingerprint)) }
+
+    /// The spoken form of a stored fingerprint (30 digits, any separators); the text as it is
+    /// when it holds no 30 digits.
+    public static func spokenForm(of stored: String) -> String {
+        let d = digits(stored)
+        return d.count == 30 ? spoken(d) : stored
     }
 
-    /// A fingerprint as typed (any separators), in its one written form — six groups of five
-    /// digits — or nil when it does not hold 30 digits.
+    /// Six groups of five digits with their check digits.
+    static func spoken(_ thirty: String) -> String {
+        let d = Array(thirty.utf8).map { $0 - UInt8(ascii: "0") }
+        return stride(from: 0, to: 30, by: 5).map { (i: Int) -> String in
+            let group = Array(d[i..<(i + 5)])
+            return (group + [CheckCharacters.dammDigit(group)]).map { String($0) }.joined()
+        }.joined(separator: " ")
+    }
+
+    /// What a typed fingerprint is: this key's, a typo (which groups), another key's, or not a
+    /// fingerprint.
+    public enum FingerprintCheck: Error, Equatable, Sendable {
+        case matches
+        case mistyped(groups: [Int])
+        case differs
+        case malformed(digits: Int)
+    }
+
+    /// Checks `typed` (spaces, dashes and other separators ignored): the spoken form (36 digits,
+    /// check digits verified first) or the form of earlier releases (30 digits).
+    public func check(fingerprint typed: String) -> FingerprintCheck {
+        switch Self.parse(typed) {
+        case let .success(thirty): return thirty == Self.digits(fingerprint) ? .matches : .differs
+        case let .failure(e): return e
+        }
+    }
+
+    /// Whether `typed` is this fingerprint (in either form, check digits correct).
+    public func matches(fingerprint typed: String) -> Bool { check(fingerprint: typed) == .matches }
+
+    /// The 30 digits of a typed fingerprint, or why it is none.
+    static func parse(_ typed: String) -> Result<String, FingerprintCheck> {
+        let d = Array(digits(typed).utf8).map { $0 - UInt8(ascii: "0") }
+        switch d.count {
+        case 30: return .success(digits(typed))
+        case 36:
+            var thirty: [UInt8] = [], bad: [Int] = []
+            for g in 0..<6 {
+                let group = Array(d[(g * 6)..<(g * 6 + 5)])
+                if CheckCharacters.dammDigit(group) != d[g * 6 + 5] { bad.append(g + 1) }
+                thirty += group
+            }
+            if !bad.isEmpty { return .failure(.mistyped(groups: bad)) }
+            return .success(String(decoding: thirty.map { $0 + UInt8(ascii: "0") }, as: UTF8.self))
+        default: return .failure(.malformed(digits: d.count))
+        }
+    }
+
+    /// A fingerprint as typed, in its one stored form (six groups of five digits), or nil when
+    /// it is not one (see `check(fingerprint:)` for why).
     public static func canonicalFingerprint(_ typed: String) -> String? {
-        let d = Array(digits(typed))
-        guard d.count == 30 else { return nil }
-        return stride(from: 0, to: 30, by: 5).map { String(d[$0..<($0 + 5)]) }.joined(separator: " ")
+        guard case let .success(d) = parse(typed) else { return nil }
+        let a = Array(d)
+        return stride(from: 0, to: 30, by: 5).map { String(a[$0..<($0 + 5)]) }.joined(separator: " ")
+    }
+
+    /// What to tell a person whose typed fingerprint is not this key's — never the expected
+    /// value, which a hurried coordinator would copy instead of asking again.
+    public static func explain(_ check: FingerprintCheck) -> String? {
+        switch check {
+        case .matches: return nil
+        case let .mistyped(groups):
+            return "group\(groups.count == 1 ? "" : "s") \(groups.map(String.init).joined(separator: ", ")) look\(groups.count == 1 ? "s" : "") mistyped (the last digit of each group checks the others): ask its owner to read \(groups.count == 1 ? "that group" : "those groups") of the fingerprint again"
+        case .differs:
+            return "the fingerprint does not match the key the server holds for this device. Do not approve it: ask its owner to read `fieldbook keys fingerprint` again, digit by digit. If it still differs, the server (or someone on the way) may be substituting keys"
+        case let .malformed(n):
+            return "a fingerprint is six groups of six digits (36 digits, or 30 from an earlier release); \(n) digit\(n == 1 ? "" : "s") given"
+        }
     }
 
     static func digits(_ s: String) -> String { String(s.unicodeScalars.filter { ("0"..."9").contains($0) }.map(Character.init)) }

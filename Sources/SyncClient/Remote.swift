@@ -120,8 +120,13 @@ public enum Remotes {
         try checkURL(url, insecure: insecure)
         var pinned: String? = nil
         if let pin {
-            guard let p = TLSPin.normalize(pin) else {
-                throw SyncClientError(.invalidInput, "--pin \"\(pin.prefix(80))\": give sha256: and 64 hex digits, as `fieldbook-server tls fingerprint` prints")
+            let p: String
+            switch TLSPin.parse(pin) {
+            case let .success(parsed): p = parsed
+            case let .failure(.mistyped(groups)):
+                throw SyncClientError(.invalidInput, "--pin: group\(groups.count == 1 ? "" : "s") \(groups.map(String.init).joined(separator: ", ")) look\(groups.count == 1 ? "s" : "") mistyped (the check character does not fit): copy the pin again from the server's operator")
+            case .failure(.malformed):
+                throw SyncClientError(.invalidInput, "--pin \"\(pin.prefix(90))\": give the pin as `fieldbook-server tls fingerprint` prints it (sha256: and eight groups of nine hex digits)")
             }
             guard url.lowercased().hasPrefix("https://") else {
                 throw SyncClientError(.invalidInput, "--pin needs an https:// URL")

@@ -38,7 +38,7 @@ extension SyncEngine {
         }
         let received = try local { try KeyStore.receive(answer.keys, rosters: answer.rosters, device: me.device, replica: replica) }
         for (name, fp) in received.firstTrusted {
-            summary.notices.append("keys received from coordinator \(name), fingerprint \(fp): trusted from now on (check it with them)")
+            summary.notices.append("keys received from coordinator \(name), fingerprint \(DevicePublicKeys.spokenForm(of: fp)): trusted from now on (check it with them)")
         }
         for r in received.refused { summary.notices.append("a key was refused: \(r)") }
         if !received.added.isEmpty {
@@ -48,7 +48,7 @@ extension SyncEngine {
         }
         if (answer.device?.state ?? me.state) == .pending {
             throw SyncClientError(.waiting,
-                "this device waits for a coordinator to approve it. Read this fingerprint out to them (they run `fieldbook keys approve \(me.device) --fingerprint \"…\"`): \(pub.fingerprint). Everything recorded here stays here and goes out after approval")
+                "this device waits for a coordinator to approve it. Read this fingerprint out to them (they run `fieldbook keys approve \(me.device) --fingerprint \"…\"`): \(pub.spokenFingerprint). Everything recorded here stays here and goes out after approval")
         }
         return answer.device ?? me
     }

@@ -46,7 +46,7 @@ import Testing
         let (m, c) = try pair(cli, server)
         ok(try cli.run(["person", "add", "--name", "Асқар Қайырбек", "--born", "1976"], db: m))
         let fingerprint = ok(try cli.run(["keys", "fingerprint"], db: m)).line
-        #expect(fingerprint.filter(\.isNumber).count == 30)
+        #expect(fingerprint.filter(\.isNumber).count == 36 && fingerprint.split(separator: " ").count == 6, "six groups of six digits")
         let waiting = try cli.run(["sync"], db: m)
         #expect(waiting.status == 75, "\(waiting.stderr)")
         #expect(waiting.stderr.contains(fingerprint) && waiting.stderr.contains("approve"), "\(waiting.stderr)")
@@ -90,7 +90,17 @@ import Testing
         try server.start()
         let refused = try cli.run(["keys", "approve", "aigul", "--fingerprint", real], db: c)
         #expect(refused.status == 77, "\(refused.stderr)")
-        #expect(refused.stderr.contains("does not match") && refused.stderr.contains(theirs.fingerprint), "\(refused.stderr)")
+        // "Do not approve", and never the server's value, which a hurried coordinator would copy.
+        let digits = refused.stderr.filter(\.isNumber)
+        #expect(refused.stderr.contains("does not match") && refused.stderr.contains("Do not approve"), "\(refused.stderr)")
+        #expect(!digits.contains(theirs.fingerprint.filter(\.isNumber)) && !digits.contains(theirs.spokenFingerprint.filter(\.isNumber))
+                    && !refused.stderr.contains(theirs.spokenFingerprint), "the server's fingerprint is not printed: \(refused.stderr)")
+        // A misheard digit is a typo in its group, not an alarm: exit 65, nothing approved.
+        var misheard = Array(real)
+        let at = misheard.lastIndex { $0.isNumber && $0 != " " }!
+        misheard[misheard.index(at, offsetBy: -2)] = misheard[misheard.index(at, offsetBy: -2)] == "1" ? "2" : "1"
+        let typo = try cli.run(["keys", "approve", "aigul", "--fingerprint", String(misheard)], db: c)
+        #expect(typo.status == 65 && typo.stderr.contains("group 6 looks mistyped") && !typo.stderr.contains("substitut"), "\(typo.stderr)")
         #expect(ok(try cli.run(["keys", "pending", "--json"], db: c)).stdout.contains("aigul"), "still pending")
         // The monitor's own sync finds another key registered under its token, and says so.
         let alarm = try cli.run(["sync"], db: m)

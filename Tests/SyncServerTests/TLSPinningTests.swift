@@ -1,3 +1,5 @@
+import FieldbookTLS
+import Crypto
 import FieldbookTestSupport
 import Foundation
 import Testing
@@ -39,7 +41,21 @@ import Testing
         defer { server.stop() }
         #expect(server.url.hasPrefix("https://"))
         let pin = try CLIRunner.exec(ServerProcess.binary, ["tls", "fingerprint", "--tls-cert", certs.own.0]).line
-        #expect(pin.hasPrefix("sha256:") && pin.count == 71, "\(pin)")
+        #expect(pin.hasPrefix("sha256:") && pin.count == 7 + 8 * 9 + 7, "eight groups of eight hex digits and a check character: \(pin)")
+        // The pin is the SHA-256 of the certificate's public key (SubjectPublicKeyInfo, DER), as
+        // openssl computes it; that form is accepted as it is too.
+        let der = cli.dir.appendingPathComponent("spki.der").path
+        try openssl(["x509", "-in", certs.own.0, "-pubkey", "-noout", "-out", der + ".pem"], in: cli.dir)
+        try openssl(["pkey", "-pubin", "-in", der + ".pem", "-outform", "DER", "-out", der], in: cli.dir)
+        let spkiHash = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: der))).map { String(format: "%02x", $0) }.joined()
+        #expect(TLSPin.normalize(pin) == "sha256:" + spkiHash, "\(pin) vs openssl's \(spkiHash)")
+        // A mistyped character is caught where it is typed, naming its group.
+        var typo = Array(pin)
+        typo[7 + 9 * 2 + 3] = typo[7 + 9 * 2 + 3] == "a" ? "b" : "a"
+        let typoDB = cli.dir.appendingPathComponent("typo.sqlite").path
+        ok(try cli.run(["init", "--region", "almaty"], db: typoDB))
+        let mistyped = try cli.run(["remote", "add", "x", server.url, "--token", "t", "--pin", String(typo)], db: typoDB)
+        #expect(mistyped.status != 0 && mistyped.stderr.contains("group 3 looks mistyped"), "\(mistyped.stderr)")
 
         let (m, c) = (cli.dir.appendingPathComponent("m.sqlite").path, cli.dir.appendingPathComponent("c.sqlite").path)
         for (db, name, coordinator) in [(m, "aigul", false), (c, "hq", true)] {
@@ -67,7 +83,11 @@ import Testing
         ok(try cli.run(["person", "add", "--name", "Must Not Leave"], db: m))
         let refused = try cli.run(["sync", "--attempts", "1"], db: m, env: trusting)
         #expect(refused.status == 77, "\(refused.stderr)")
-        #expect(refused.stderr.contains("not the pinned") && refused.stderr.contains(pin), "\(refused.stderr)")
+        // Said plainly, and neither key printed (the presented one would be pasted in as the pin).
+        let impostorPin = TLSPin.normalize(try CLIRunner.exec(ServerProcess.binary, ["tls", "fingerprint", "--tls-cert", certs.impostor.0]).line)!
+        #expect(refused.stderr.contains("another key than the pinned one") && refused.stderr.contains("Do not change the pin"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(String(impostorPin.dropFirst(7).prefix(16))) && !refused.stderr.contains(String(TLSPin.normalize(pin)!.dropFirst(7).prefix(16))),
+                "no key printed: \(refused.stderr)")
         // The same root does vouch for it: an unpinned remote would have talked to the impostor.
         let unpinned = cli.dir.appendingPathComponent("unpinned.sqlite").path
         ok(try cli.run(["init", "--region", "almaty"], db: unpinned))
