@@ -55,6 +55,12 @@ public enum KeyDelivery {
     /// whose token covers the region, this one included. Returns the epoch and how many devices got it.
     public static func newEpoch(_ region: String, replica: Replica, transport: SyncTransport) async throws -> (epoch: UInt32, devices: Int) {
         let (_, me) = try await me(replica, transport)
+        // A key is made only for a region this coordinator's token covers: the server would
+        // refuse to deliver it anyway, and a key kept here alone would seal what no one can open.
+        if let scope = try await transport.scope(), !scope.regions.contains(SyncProtocol.allRegions), !scope.regions.contains(region) {
+            throw SyncClientError(.refused,
+                "this coordinator's token covers \(scope.regions.joined(separator: ", ")); it may not make keys of region \(region). Nothing was created")
+        }
         let server = try await transport.keys().epochs[region] ?? 0
         let held = try KeyStore.keyRing(replica).current(region)?.epoch ?? 0
         if server > held {

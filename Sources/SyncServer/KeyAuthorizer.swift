@@ -5,7 +5,10 @@ import Foundation
 /// the registered devices and the regions' current epochs, and returns the plan or a refusal.
 ///
 /// Rules (docs/SECURITY.md, "Keys"):
-/// - Only coordinator tokens deliver keys, approve or revoke.
+/// - Only coordinator tokens deliver keys, approve or revoke — and only within their own
+///   regions (`*`: all): a key only of a region the token covers, an approval or revocation
+///   only of a device whose every region it covers; the device list shows only devices that
+///   share a region with it.
 /// - The sending device is the coordinator's own registered device, approved, or approving
 ///   itself in this upload (the first coordinator); the sender keys a key names are that
 ///   device's registered keys, so a device can tell which coordinator's device wrapped it.
@@ -44,6 +47,7 @@ public enum KeyAuthorizer {
         for name in upload.approve {
             guard let d = devices[name] else { throw ServerError(.notFound, "device_not_found", "no device registered under \"\(name.prefix(100))\"") }
             guard d.state != .revoked else { throw ServerError(.conflict, "device_revoked", "device \"\(name)\" is revoked; it cannot be approved again") }
+            try requireScope(token, over: d, "approve")
             if !plan.approve.contains(name) { plan.approve.append(name) }
         }
         for (i, k) in upload.keys.enumerated() {
@@ -57,6 +61,10 @@ public enum KeyAuthorizer {
             }
             guard d.state != .revoked else { throw ServerError(.conflict, "device_revoked", "\(at): device \"\(k.device)\" is revoked") }
             guard Checks.isRegion(k.region) else { throw ServerError.badRequest("invalid", "\(at).region: \"\(k.region.prefix(80))\" is not a region name") }
+            guard covers(token, k.region) else {
+                throw ServerError(.forbidden, "region_not_allowed",
+                    "\(at): this coordinator's token covers \(token.regions.joined(separator: ", ")); it may not deliver keys of region \"\(k.region)\"")
+            }
             guard d.regions.contains(k.region) || (d.coordinator && d.regions.contains(SyncProtocol.allRegions)) else {
                 throw ServerError(.forbidden, "region_not_allowed",
                     "\(at): device \"\(k.device)\" has no token for region \"\(k.region)\"; its token covers \(d.regions.joined(separator: ", "))")
@@ -78,7 +86,29 @@ public enum KeyAuthorizer {
     /// Decides a revocation: a coordinator revokes a registered device.
     public static func revoke(_ name: String, token: TokenInfo, devices: [String: DeviceInfo]) throws(ServerError) {
         try requireCoordinator(token)
-        guard devices[name] != nil else { throw ServerError(.notFound, "device_not_found", "no device registered under \"\(name.prefix(100))\"") }
+        guard let d = devices[name] else { throw ServerError(.notFound, "device_not_found", "no device registered under \"\(name.prefix(100))\"") }
+        try requireScope(token, over: d, "revoke")
+    }
+
+    /// Whether a coordinator token covers `region` (`*` covers every region).
+    static func covers(_ token: TokenInfo, _ region: String) -> Bool {
+        token.regions.contains(SyncProtocol.allRegions) || token.regions.contains(region)
+    }
+
+    /// A coordinator acts on a device only when its token covers every region of the device's
+    /// (a device of every region only for a coordinator of every region).
+    static func requireScope(_ token: TokenInfo, over d: DeviceInfo, _ what: String) throws(ServerError) {
+        guard !d.regions.isEmpty, d.regions.allSatisfy({ covers(token, $0) }) else {
+            throw ServerError(.forbidden, "region_not_allowed",
+                "this coordinator's token covers \(token.regions.joined(separator: ", ")); it may not \(what) device \"\(d.device.prefix(100))\" of \(d.regions.joined(separator: ", "))")
+        }
+    }
+
+    /// The devices a coordinator token may see: those that share a region with it.
+    public static func visible(_ devices: [DeviceInfo], to token: TokenInfo) throws(ServerError) -> [DeviceInfo] {
+        try requireCoordinator(token)
+        if token.regions.contains(SyncProtocol.allRegions) { return devices }
+        return devices.filter { d in d.regions.contains { covers(token, $0) } }
     }
 
     static func requireCoordinator(_ token: TokenInfo) throws(ServerError) {

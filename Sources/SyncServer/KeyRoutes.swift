@@ -27,7 +27,7 @@ extension SyncRoutes {
             let token = try await authenticated(request)
             try KeyAuthorizer.requireCoordinator(token)
             let store = self.store
-            return try HTTPBody.json(DeviceListResponse(devices: try await store.devices()), for: request)
+            return try HTTPBody.json(DeviceListResponse(devices: try KeyAuthorizer.visible(try await store.devices(), to: token)), for: request)
         }
         router.post(RouterPath(SyncProtocol.revokePath)) { request, _ in
             let token = try await authenticated(request)

@@ -59,6 +59,40 @@ import Testing
         #expect(refusal(KeyUploadRequest(keys: [key()], roster: "***")) == "invalid")
     }
 
+    /// Issue 19, item 5: a coordinator acts only within its own regions — keys only of regions
+    /// its token covers, approvals and revocations only of devices whose every region it covers,
+    /// a device list of the devices that share a region with it; `*` covers all.
+    @Test func aRegionalCoordinatorActsOnlyWithinItsRegions() throws {
+        let almatyHQ = TokenInfo(name: "almaty-hq", regions: ["almaty"], coordinator: true, createdAt: "")
+        let hqKeys = DeviceKeys().publicKeys, b = DeviceKeys().publicKeys, c = DeviceKeys().publicKeys
+        let d: [String: DeviceInfo] = [
+            "almaty-hq": Self.device("almaty-hq", hqKeys, regions: ["almaty"], coordinator: true),
+            "aigul": Self.device("aigul", aigulKeys, regions: ["almaty"], state: .pending),
+            "baurzhan": Self.device("baurzhan", b, regions: ["atyrau"], state: .pending),
+            "both": Self.device("both", c, regions: ["almaty", "atyrau"], state: .pending),
+        ]
+        func k(_ device: String, _ region: String) -> WrappedKey {
+            WrappedKey(device: device, region: region, epoch: 1, wrapped: Data(count: 80).base64EncodedString(), sender: "almaty-hq",
+                       senderAgreement: hqKeys.agreementBase64, senderSigning: hqKeys.signingBase64)
+        }
+        #expect(refusal(KeyUploadRequest(keys: [k("aigul", "almaty")], approve: ["aigul"]), token: almatyHQ, devices: d) == nil)
+        #expect(refusal(KeyUploadRequest(keys: [k("baurzhan", "atyrau")]), token: almatyHQ, devices: d) == "region_not_allowed")
+        #expect(refusal(KeyUploadRequest(keys: [k("both", "atyrau")]), token: almatyHQ, devices: d) == "region_not_allowed")
+        #expect(refusal(KeyUploadRequest(keys: [], approve: ["baurzhan"]), token: almatyHQ, devices: d) == "region_not_allowed")
+        #expect(refusal(KeyUploadRequest(keys: [], approve: ["both"]), token: almatyHQ, devices: d) == "region_not_allowed")
+        #expect(throws: ServerError.self) { try KeyAuthorizer.revoke("baurzhan", token: almatyHQ, devices: d) }
+        #expect(throws: ServerError.self) { try KeyAuthorizer.revoke("both", token: almatyHQ, devices: d) }
+        try KeyAuthorizer.revoke("aigul", token: almatyHQ, devices: d)
+        #expect(try KeyAuthorizer.visible(Array(d.values), to: almatyHQ).map(\.device).sorted() == ["aigul", "almaty-hq", "both"])
+        // A coordinator of every region may do all of it.
+        var all = d
+        all["hq"] = Self.device("hq", self.hqKeys, regions: ["*"], coordinator: true)
+        try KeyAuthorizer.revoke("both", token: Self.coordinator, devices: all)
+        #expect(refusal(KeyUploadRequest(keys: [], approve: ["baurzhan", "both"]), token: Self.coordinator, devices: all) == nil)
+        #expect(try KeyAuthorizer.visible(Array(all.values), to: Self.coordinator).count == 5)
+        #expect(throws: ServerError.self) { try KeyAuthorizer.visible(Array(d.values), to: Self.monitor) }
+    }
+
     @Test func aNewEpochStartsWithItsFirstKeyAndOnlyOnce() throws {
         let plan = try KeyAuthorizer.authorize(KeyUploadRequest(keys: [key(epoch: 2), key("hq", epoch: 2), key(epoch: 1)]),
                                                token: Self.coordinator, devices: devices, epochs: ["almaty": 1])
