@@ -77,11 +77,14 @@ import Testing
         var secrets = try Self.fixtureSecrets()
         secrets.insert(token)
         secrets.insert("Seen in Қонаев by a neighbour")
+        secrets.insert("laptop-a")  // the device name, given at init
         #expect(secrets.contains("Қайырбек") || secrets.contains { $0.unicodeScalars.contains { (0x0400...0x04FF).contains($0.value) } }, "Cyrillic names are checked")
         let leaks = try Self.leaks(in: dir, of: secrets)
         #expect(leaks.isEmpty, "clear text on disk: \(leaks.prefix(10))")
-        let mode = try FileManager.default.attributesOfItem(atPath: a)[.posixPermissions] as? Int
-        #expect(mode == 0o600)
+        for suffix in ["", "-wal", "-shm"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: a + suffix)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(suffix.isEmpty ? "the replica" : suffix): \(String(mode ?? 0, radix: 8))")
+        }
 
         // The check can see: a plain copy, made on purpose, holds them.
         let plain = (dir as NSString).appendingPathComponent("plain-copy.sqlite")
