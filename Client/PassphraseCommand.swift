@@ -17,6 +17,10 @@ struct PassphraseCommand: ParsableCommand {
         guard let p = try Passphrase.current(file: replica.passphraseFile, prompt: "Current passphrase of \(replica.path): ") else {
             throw FieldbookError(.locked, "give the current passphrase (FIELDBOOK_PASSPHRASE, FIELDBOOK_PASSPHRASE_FILE or --passphrase-file)")
         }
+        // A duress passphrase does here what it does anywhere: the replica is replaced (as an
+        // open replaces it), and the command goes on on the new one, as if nothing happened.
+        // Any other passphrase leaves the file untouched until the command's own work.
+        if try Replica.isDuress(path: replica.path, passphrase: p) { _ = try FieldbookStore.open(path: replica.path, passphrase: p) }
         return p
     }
 
@@ -116,7 +120,9 @@ struct Encrypt: ParsableCommand {
                 print("upgraded \(replica.path) to encryption format \(KeySlots.currentVersion)")
                 return
             }
-            _ = try replica.open()  // a replica, not some other file
+            // A replica, not some other file — read only: a full open would fold a WAL left by a
+            // crash into the file and delete it before `encrypt` could overwrite its blocks.
+            try Replica.probe(path: replica.path)
             let p = try Passphrase.new(file: replica.passphraseFile, what: "passphrase")
             try Replica.encrypt(path: replica.path, passphrase: p, cost: try Passphrase.cost())
             print("encrypted \(replica.path)")

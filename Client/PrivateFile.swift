@@ -34,12 +34,42 @@ enum PrivateFile {
         }
         if existing == .refuse {
             // link fails if the target appeared meanwhile: never replace what was refused above.
-            guard link(temp, path) == 0 else { throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+            // File systems without hard links (FAT and exFAT USB sticks) get an exclusive create.
+            if link(temp, path) != 0 {
+                let why = errno
+                guard why == EPERM || why == ENOTSUP || why == EOPNOTSUPP || why == EXDEV else {
+                    throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(why)))")
+                }
+                try writeExclusive(data, to: path)
+            }
             unlink(temp)
         } else {
             guard rename(temp, path) == 0 else { throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
         }
         ok = true
+    }
+}
+
+extension PrivateFile {
+    /// Creates `path` (0600, refusing an existing one) and writes `data` to it, synced; removes
+    /// it again if the write fails.
+    static func writeExclusive(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        var at = 0
+        let ok = data.withUnsafeBytes { b -> Bool in
+            while at < b.count {
+                let n = Foundation.write(fd, b.baseAddress! + at, b.count - at)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                at += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok else {
+            unlink(path)
+            throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }
 

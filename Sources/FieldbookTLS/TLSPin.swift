@@ -42,7 +42,9 @@ public enum TLSPin {
     public static func parse(_ text: String) -> Result<String, PinError> {
         guard text.lowercased().hasPrefix("sha256:") else { return .failure(.malformed) }
         let hex = Array(text.dropFirst(7).lowercased().filter { ![":", "-", " "].contains($0) })
-        guard hex.allSatisfy(\.isHexDigit) else { return .failure(.malformed) }
+        // ASCII only: Swift's isHexDigit also takes full-width digits and letters, which would be
+        // stored and then never equal the key's ASCII form.
+        guard hex.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return .failure(.malformed) }
         switch hex.count {
         case 64: return .success("sha256:" + String(hex))
         case 72:

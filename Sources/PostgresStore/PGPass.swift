@@ -11,15 +11,18 @@ public enum PGPass {
                                 environment: [String: String]) throws -> String? {
         if let f = passwordFile ?? environment["FIELDBOOK_DATABASE_PASSWORD_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
             guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8),
-                  let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, !line.isEmpty else {
+                  let line = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first, !line.isEmpty else {
                 throw PGPassError(message: "--database-password-file \(f): cannot read a password from it (one line, the password)")
             }
-            return String(line.hasSuffix("\r") ? line.dropLast() : line)
+            return String(line)
         }
         let file = environment["PGPASSFILE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? environment["HOME"].map { $0 + "/.pgpass" }
-        guard let file, let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        // As libpq: a password file others may read (group or world bits) is not used.
+        var st = stat()
+        guard let file, stat(file, &st) == 0, st.st_mode & 0o077 == 0,
+              let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else { return nil }
+        for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
             let f = fields(String(line))
             guard f.count == 5 else { continue }
             let wanted = [host, String(port), database, user]

@@ -117,7 +117,10 @@ public final class Replica: Sendable {
                 // The same work as a real open from here on, as near as can be: no second key
                 // derivation (the new file keeps the salt and cost, so the key just derived
                 // serves it), as many used slots as before, about the same size.
-                let was = try? JSONDecoder().decode(DuressPayload.self, from: Data(payload))
+                var was = try? JSONDecoder().decode(DuressPayload.self, from: Data(payload))
+                // A name an earlier release stored that today's check refuses must not turn into
+                // an error after the wipe: the new replica then has no device name.
+                if let d = was?.device, (try? WireLimits.checkDeviceName(d, field: "device")) == nil { was?.device = nil }
                 let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
                 let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
                 try wipe(path: path)
@@ -159,6 +162,13 @@ public final class Replica: Sendable {
         var remaining = size - now
         guard remaining > 0 else { return }
         try queue.writeWithoutTransaction { db in
+            // Freed schema and table pages are zeroed, so nothing of the padding shows inside.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            defer {
+                try? db.execute(sql: "DROP TABLE IF EXISTS _fb_pad")
+                try? db.checkpoint(.truncate)
+                try? db.execute(sql: "PRAGMA secure_delete = OFF")
+            }
             try db.execute(sql: "CREATE TABLE _fb_pad (b BLOB)")
             while remaining > 0 {
                 let n = min(remaining, 4 << 20)
@@ -166,8 +176,6 @@ public final class Replica: Sendable {
                 try db.checkpoint(.truncate)
                 remaining -= n
             }
-            try db.execute(sql: "DROP TABLE _fb_pad")
-            try db.checkpoint(.truncate)
         }
     }
 

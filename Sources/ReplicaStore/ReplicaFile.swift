@@ -36,6 +36,7 @@ enum ReplicaFile {
         guard sqlite3_open_v2(name, &db, flags, nil) == SQLITE_OK else {
             throw ReplicaError(.database, "cannot read \(path): \(String(cString: sqlite3_errmsg(db)))")
         }
+        sqlite3_busy_timeout(db, 5000)
         var stmt: OpaquePointer?
         defer { sqlite3_finalize(stmt) }
         let sql = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_fb_replica'"
@@ -49,7 +50,9 @@ enum ReplicaFile {
             // It says it is a SQLite database but its schema cannot be read: a damaged file.
             throw ReplicaError(.damaged, "\(path) is damaged: \(String(cString: sqlite3_errmsg(db)))")
         }
-        // Busy, locked, cannot open its WAL: the real open says what it is.
+        // Busy, locked, no access: no verdict, and no read-write open of a file not known to be
+        // a replica.
+        throw ReplicaError(.database, "cannot read \(path) now: \(String(cString: sqlite3_errmsg(db))) (another program may hold it; try again)")
     }
 
     /// `path` as a URI filename's path part (RFC 3986: `%`, `?` and `#` escaped).

@@ -152,7 +152,9 @@ public enum KeyStore {
                 }
                 let fp = sender.fingerprint
                 guard trusted[fp] != nil else {
-                    out.refused.append("\(w.region) epoch \(w.epoch): from \(w.sender) (fingerprint \(fp)), a coordinator this device does not trust; if that is your coordinator, run `fieldbook keys trust \"\(fp)\"`")
+                    // Not the sender's fingerprint: a server that sends keys of its own would
+                    // have it pasted into `keys trust` as it stands.
+                    out.refused.append("\(w.region) epoch \(w.epoch): from \"\(w.sender)\", a coordinator this device does not trust; if that is your coordinator, ask them to read out their fingerprint (`fieldbook keys fingerprint` on their laptop) and run `fieldbook keys trust` with what they read")
                     continue
                 }
                 do {

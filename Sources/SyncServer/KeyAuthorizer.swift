@@ -8,7 +8,7 @@ import Foundation
 /// - Only coordinator tokens deliver keys, approve or revoke — and only within their own
 ///   regions (`*`: all): a key only of a region the token covers, an approval or revocation
 ///   only of a device whose every region it covers; the device list shows only devices that
-///   share a region with it.
+///   share a region with it, and the coordinators of every region.
 /// - The sending device is the coordinator's own registered device, approved, or approving
 ///   itself in this upload (the first coordinator); the sender keys a key names are that
 ///   device's registered keys, so a device can tell which coordinator's device wrapped it.
@@ -104,11 +104,12 @@ public enum KeyAuthorizer {
         }
     }
 
-    /// The devices a coordinator token may see: those that share a region with it.
+    /// The devices a coordinator token may see: those that share a region with it, and the
+    /// coordinators of every region (a new key epoch of its regions goes to them too).
     public static func visible(_ devices: [DeviceInfo], to token: TokenInfo) throws(ServerError) -> [DeviceInfo] {
         try requireCoordinator(token)
         if token.regions.contains(SyncProtocol.allRegions) { return devices }
-        return devices.filter { d in d.regions.contains { covers(token, $0) } }
+        return devices.filter { d in d.regions.contains(SyncProtocol.allRegions) || d.regions.contains { covers(token, $0) } }
     }
 
     static func requireCoordinator(_ token: TokenInfo) throws(ServerError) {

@@ -153,4 +153,22 @@ import Testing
         ok(try cli.run(["list", "persons"], db: a))
         #expect(!FileManager.default.fileExists(atPath: a + "-keyslots.tmp"))
     }
+
+    /// The duress passphrase given to `passphrase change` (a coercer's "change it to this") does
+    /// what it does at any open: the replica is replaced, and the change then applies to the new
+    /// one — no file of random bytes left behind, and the real passphrase opens nothing.
+    @Test func theDuressPassphraseGivenToAPassphraseCommandActsAsAtAnyOpen() throws {
+        let cli = try CLIRunner()
+        let a = cli.dir.appendingPathComponent("a.sqlite").path
+        ok(try cli.run(["init", "--region", "atyrau", "--device", "laptop"], db: a))
+        ok(try cli.run(["person", "add", "--name", "Асқар Қайырбек"], db: a))
+        ok(try cli.run(["passphrase", "add", "--duress", "--new-passphrase-file", try cli.file("d", "the duress passphrase\n")], db: a))
+        let forced = ["FIELDBOOK_PASSPHRASE": "the duress passphrase"]
+        ok(try cli.run(["passphrase", "change", "--new-passphrase-file", try cli.file("n", "the coercer's passphrase\n")], db: a, env: forced))
+        let coerced = ["FIELDBOOK_PASSPHRASE": "the coercer's passphrase"]
+        let status = ok(try cli.run(["status"], db: a, env: coerced)).stdout
+        #expect(status.contains("region    atyrau") && status.contains("device    laptop"), "\(status)")
+        #expect(!ok(try cli.run(["list", "persons"], db: a, env: coerced)).stdout.contains("Қайырбек"))
+        #expect(try cli.run(["list", "persons"], db: a).status == 78, "the real passphrase opens nothing")
+    }
 }

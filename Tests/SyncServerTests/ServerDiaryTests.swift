@@ -142,12 +142,21 @@ import Testing
             *:*:*:fieldbook:fallback
 
             """)
+        chmod(pgpass, 0o600)
         func password(_ db: String, file: String? = nil, env: [String: String]) throws -> String? {
             try PGPass.password(host: "127.0.0.1", port: 5432, database: db, user: "fieldbook", passwordFile: file, environment: env)
         }
         #expect(try password("fb:db", env: ["PGPASSFILE": pgpass]) == "pa:ss\\word")
         #expect(try password("other", env: ["PGPASSFILE": pgpass]) == "fallback")
         #expect(try password("fb:db", env: ["PGPASSFILE": cli.dir.appendingPathComponent("none").path]) == nil)
+        // As libpq: a password file others may read is not used.
+        chmod(pgpass, 0o644)
+        #expect(try password("fb:db", env: ["PGPASSFILE": pgpass]) == nil)
+        chmod(pgpass, 0o600)
+        // Line ends written by Windows tools are line ends.
+        let crlf = try cli.file("crlf", "127.0.0.1:5432:db:fieldbook:secret\r\n")
+        chmod(crlf, 0o600)
+        #expect(try password("db", env: ["PGPASSFILE": crlf]) == "secret")
         let file = try cli.file("password", "from a file\n")
         #expect(try password("x", file: file, env: ["PGPASSFILE": pgpass]) == "from a file", "the password file comes first")
         #expect(try password("x", env: ["FIELDBOOK_DATABASE_PASSWORD_FILE": file]) == "from a file")

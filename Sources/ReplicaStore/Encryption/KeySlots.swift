@@ -325,26 +325,47 @@ public struct KeySlots: Sendable, Equatable {
     public func replace(path: String) throws {
         let bytes = encoded()
         let journal = Self.journal(path), temp = journal + ".tmp"
-        unlink(temp)
+        Self.scrubAndRemove(temp)
         try Self.overwrite(path: temp, with: bytes)
         guard rename(temp, journal) == 0 else { throw ReplicaError(.database, "cannot write \(journal): \(String(cString: strerror(errno)))") }
         Self.syncDirectory(of: path)
-        try Self.overwrite(path: path, with: bytes)
-        unlink(journal)
+        try Self.overwrite(path: path, with: bytes, create: false)
+        Self.scrubAndRemove(journal)
         Self.syncDirectory(of: path)
     }
 
-    /// Finishes a header rewrite a crash interrupted: a whole header beside the file is written
-    /// over its start. A partial one (never renamed into place) is ignored and removed.
+    /// Overwrites a copy of key slots before it is unlinked: a header left in free blocks would
+    /// open the replica with any passphrase it held, after a wipe too.
+    static func scrubAndRemove(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return }
+        _ = Scrub.overwrite(path: path)
+        unlink(path)
+    }
+
+    /// Finishes a header rewrite a crash interrupted: a whole header kept beside the file is
+    /// written over its start — only when it is a regular file of ours of exactly a header's
+    /// size, the file at `path` is an encrypted replica already, and both carry the same file
+    /// id (a copy left by another file, or planted, is left alone and never applied). A partial
+    /// copy (never renamed into place) is scrubbed and removed.
     static func completeInterruptedWrite(path: String) {
-        unlink(journal(path) + ".tmp")
-        guard let data = FileManager.default.contents(atPath: journal(path)) else { return }
-        let bytes = [UInt8](data)
-        if bytes.count == size, Array(bytes[0..<8]) == magic, (try? decode(bytes)) != nil, (try? overwrite(path: path, with: bytes)) != nil {
-            unlink(journal(path))
-        } else if bytes.count != size || Array(bytes[0..<8]) != magic {
-            unlink(journal(path))
-        }
+        let journal = journal(path)
+        var st = stat()
+        if lstat(journal + ".tmp", &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == getuid() { scrubAndRemove(journal + ".tmp") }
+        guard lstat(journal, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == getuid(), st.st_size == off_t(size) else { return }
+        let fd = open(journal, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
+        close(fd)
+        let target = open(path, O_RDONLY | O_NONBLOCK)
+        guard target >= 0 else { return }
+        var head = [UInt8](repeating: 0, count: 64)
+        let m = head.withUnsafeMutableBytes { pread(target, $0.baseAddress, 64, 0) }
+        close(target)
+        guard n == size, m == 64, Array(bytes[0..<8]) == magic, Array(head[0..<8]) == magic,
+              bytes[48..<64] == head[48..<64], (try? decode(bytes)) != nil else { return }
+        if (try? overwrite(path: path, with: bytes, create: false)) != nil { scrubAndRemove(journal) }
     }
 
     static func syncDirectory(of path: String) {
@@ -362,8 +383,8 @@ public struct KeySlots: Sendable, Equatable {
         try overwrite(path: path, with: (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
-    static func overwrite(path: String, with bytes: [UInt8]) throws {
-        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+    static func overwrite(path: String, with bytes: [UInt8], create: Bool = true) throws {
+        let fd = open(path, O_RDWR | (create ? O_CREAT : 0), 0o600)
         guard fd >= 0 else { throw ReplicaError(.database, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes.count, 0) }

@@ -12,6 +12,18 @@ public enum ReplicaProtection: Sendable {
 }
 
 extension Replica {
+    /// Whether `passphrase` is one of the duress passphrases of the encrypted file at `path`
+    /// (one key derivation; nothing written).
+    public static func isDuress(path: String, passphrase: String) throws -> Bool {
+        let slots = try KeySlots.read(path: path)
+        if case .duress = slots.unlock(try slots.derive(passphrase)) { return true }
+        return false
+    }
+
+    /// Throws unless `path` is a replica (encrypted or not), reading it only: `.notAReplica`
+    /// for another file, `.damaged` or `.database` when it cannot be read as one.
+    public static func probe(path: String) throws { try ReplicaFile.check(path: path) }
+
     /// Whether the replica file at `path` is encrypted.
     public static func isEncrypted(path: String) -> Bool { KeySlots.isEncrypted(path: path) }
 
