@@ -20,16 +20,7 @@ enum PrivateFile {
             close(fd)
             if !ok { unlink(temp) }
         }
-        var at = 0
-        let written = data.withUnsafeBytes { b -> Bool in
-            while at < b.count {
-                let n = Foundation.write(fd, b.baseAddress! + at, b.count - at)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                at += n
-            }
-            return true
-        }
-        guard written, fchmod(fd, 0o600) == 0, fsync(fd) == 0 else {
+        guard writeAll(data, fd), fchmod(fd, 0o600) == 0, fsync(fd) == 0 else {
             throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
         if existing == .refuse {
@@ -56,19 +47,26 @@ extension PrivateFile {
     static func writeExclusive(_ data: Data, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        let ok = writeAll(data, fd) && fsync(fd) == 0
+        close(fd)
+        guard ok else {
+            unlink(path)
+            throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+extension PrivateFile {
+    /// Writes all of `data` to `fd` (short writes continued, interrupted ones retried).
+    static func writeAll(_ data: Data, _ fd: Int32) -> Bool {
         var at = 0
-        let ok = data.withUnsafeBytes { b -> Bool in
+        return data.withUnsafeBytes { b -> Bool in
             while at < b.count {
                 let n = Foundation.write(fd, b.baseAddress! + at, b.count - at)
                 if n < 0 { if errno == EINTR { continue }; return false }
                 at += n
             }
-            return fsync(fd) == 0
-        }
-        close(fd)
-        guard ok else {
-            unlink(path)
-            throw PrivateFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+            return true
         }
     }
 }
