@@ -108,8 +108,6 @@ enum EncryptingVFS {
     final class FileState {
         let cipher: PageCipher?
         let kind: Kind
-        /// The database this file belongs to (its own path for a database file).
-        let database: String?
         /// This handle (the shim's file), to flush a held frame header from another call.
         var file: UnsafeMutablePointer<sqlite3_file>?
         /// A sealed WAL's frame header written alone, held until its page comes (`SealedWAL`).
@@ -117,10 +115,9 @@ enum EncryptingVFS {
         /// The unit of a sealed WAL read whole last, opened, if no call came since (`SealedWAL`).
         var lastRead: (unit: Int64, bytes: [UInt8])?
         let lock = NSLock()
-        init(cipher: PageCipher?, kind: Kind, database: String?) {
+        init(cipher: PageCipher?, kind: Kind) {
             self.cipher = cipher
             self.kind = kind
-            self.database = database
         }
         /// A version-2 WAL: read and written in sealed units (`WALLayout`).
         var sealedWAL: Bool { kind == .wal && cipher?.sealsLog == true }
@@ -157,7 +154,7 @@ enum EncryptingVFS {
         let sub = underlying(file)
         let rc = original.pointee.xOpen(original, name, sub, flags, outFlags)
         guard rc == SQLITE_OK else { return rc }
-        let state = FileState(cipher: cipher, kind: cipher == nil ? .plain : kind, database: database)
+        let state = FileState(cipher: cipher, kind: cipher == nil ? .plain : kind)
         state.file = file
         header(file).pointee.state = Unmanaged.passRetained(state).toOpaque()
         header(file).pointee.base.pMethods = withUnsafePointer(to: &methods) { $0 }
